@@ -1,0 +1,1 @@
+"""Adapters: real and in-memory implementations of the ports."""

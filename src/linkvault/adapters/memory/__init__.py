@@ -1,0 +1,17 @@
+"""In-memory fakes of every port, for unit tests and experiments."""
+
+from linkvault.adapters.memory.cipher import PlainCipher
+from linkvault.adapters.memory.repositories import (
+    InMemoryConnectionRepository,
+    InMemoryEncryptedColumn,
+    InMemoryEventLog,
+    InMemoryProviderRepository,
+)
+
+__all__ = [
+    "InMemoryConnectionRepository",
+    "InMemoryEncryptedColumn",
+    "InMemoryEventLog",
+    "InMemoryProviderRepository",
+    "PlainCipher",
+]

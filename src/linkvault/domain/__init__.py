@@ -1,0 +1,60 @@
+"""Domain model of linkvault. Imports only the standard library."""
+
+from linkvault.domain.connection import ProviderConnection
+from linkvault.domain.credentials import ApiKey, ProviderCredentials, TokenSet
+from linkvault.domain.errors import (
+    ConfigurationError,
+    ConnectionNotFoundError,
+    CredentialsError,
+    DatabaseUnavailableError,
+    DecryptionError,
+    DomainError,
+    DuplicateError,
+    InvalidConnectionError,
+    InvalidProviderError,
+    InvalidTransitionError,
+    KeyConfigurationError,
+    LinkvaultError,
+    PersistenceError,
+    ProviderNotFoundError,
+    StaleConnectionError,
+)
+from linkvault.domain.events import ConnectionEvent, EventType
+from linkvault.domain.provider import (
+    Provider,
+    RefreshPolicy,
+    RefreshTokenClock,
+    TokenEndpointAuth,
+)
+from linkvault.domain.status import TRANSITIONS, ConnectionStatus, CredentialType
+
+__all__ = [
+    "TRANSITIONS",
+    "ApiKey",
+    "ConfigurationError",
+    "ConnectionEvent",
+    "ConnectionNotFoundError",
+    "ConnectionStatus",
+    "CredentialType",
+    "CredentialsError",
+    "DatabaseUnavailableError",
+    "DecryptionError",
+    "DomainError",
+    "DuplicateError",
+    "EventType",
+    "InvalidConnectionError",
+    "InvalidProviderError",
+    "InvalidTransitionError",
+    "KeyConfigurationError",
+    "LinkvaultError",
+    "PersistenceError",
+    "Provider",
+    "ProviderConnection",
+    "ProviderCredentials",
+    "ProviderNotFoundError",
+    "RefreshPolicy",
+    "RefreshTokenClock",
+    "StaleConnectionError",
+    "TokenEndpointAuth",
+    "TokenSet",
+]
