@@ -13,6 +13,7 @@ from linkvault.domain.timeutil import optional_aware, require_aware
 
 _DATETIME_FIELDS = (
     "connected_at",
+    "authorized_at",
     "last_sync_at",
     "created_at",
     "updated_at",
@@ -41,7 +42,10 @@ class ProviderConnection:
     status: ConnectionStatus = ConnectionStatus.PENDING
     alias: str | None = None
     credentials: ProviderCredentials | None = None
+    # First time the connection became active; kept across reconnects.
     connected_at: datetime | None = None
+    # Last interactive authorisation; fixed refresh-token clocks count from it.
+    authorized_at: datetime | None = None
     last_sync_at: datetime | None = None
     next_refresh_at: datetime | None = None
     refresh_failures: int = 0
@@ -114,10 +118,12 @@ class ProviderConnection:
         refresh_token_expires_at: datetime | None = None,
     ) -> None:
         """Store credentials from a completed authorisation and become `active`."""
+        schedule = _Schedule.of(next_refresh_at, refresh_token_expires_at)
         self._move(ConnectionStatus.ACTIVE, now, reason=None)
         self.credentials = credentials
-        self.connected_at = require_aware(now, "now")
-        self._reset_refresh_state(next_refresh_at, refresh_token_expires_at)
+        self.authorized_at = self.updated_at
+        self.connected_at = self.connected_at or self.authorized_at
+        self._apply_schedule(schedule)
 
     def replace_credentials(
         self,
@@ -127,17 +133,24 @@ class ProviderConnection:
         next_refresh_at: datetime | None = None,
         refresh_token_expires_at: datetime | None = None,
     ) -> None:
-        """Store refreshed credentials of an `active` connection."""
+        """Store refreshed credentials of an `active` connection.
+
+        The refresh token's expiry is kept when none is given, because most
+        refresh responses do not restate it.
+        """
         if self.status is not ConnectionStatus.ACTIVE:
             raise InvalidConnectionError(
                 f"Connection {self.id} is {self.status.value}, so it has no "
                 "credentials to refresh; reconnect it instead."
             )
+        refreshed_at = require_aware(now, "now")
+        schedule = _Schedule.of(
+            next_refresh_at, refresh_token_expires_at or self.refresh_token_expires_at
+        )
         self.credentials = credentials
-        self.last_refresh_at = require_aware(now, "now")
-        self.updated_at = self.last_refresh_at
-        keep = refresh_token_expires_at or self.refresh_token_expires_at
-        self._reset_refresh_state(next_refresh_at, keep)
+        self.last_refresh_at = refreshed_at
+        self.updated_at = refreshed_at
+        self._apply_schedule(schedule)
 
     def mark_expired(self, now: datetime, reason: str) -> None:
         """Record that the provider rejected the refresh token or it ran out."""
@@ -165,27 +178,40 @@ class ProviderConnection:
         self, now: datetime, error: str, retry_at: datetime
     ) -> None:
         """Count a transient refresh failure and schedule the retry."""
+        updated = require_aware(now, "now")
+        retry = require_aware(retry_at, "retry_at")
         self.refresh_failures += 1
         self.last_refresh_error = error
-        self.next_refresh_at = require_aware(retry_at, "retry_at")
-        self.updated_at = require_aware(now, "now")
+        self.next_refresh_at = retry
+        self.updated_at = updated
 
     def _move(
         self, target: ConnectionStatus, now: datetime, reason: str | None
     ) -> None:
+        # Validate everything before assigning, so a rejected move changes nothing.
+        updated = require_aware(now, "now")
         self.status.check_move_to(target)
         self.status = target
         self.status_reason = reason
-        self.updated_at = require_aware(now, "now")
+        self.updated_at = updated
 
-    def _reset_refresh_state(
-        self,
-        next_refresh_at: datetime | None,
-        refresh_token_expires_at: datetime | None,
-    ) -> None:
-        self.next_refresh_at = optional_aware(next_refresh_at, "next_refresh_at")
-        self.refresh_token_expires_at = optional_aware(
-            refresh_token_expires_at, "refresh_token_expires_at"
-        )
+    def _apply_schedule(self, schedule: _Schedule) -> None:
+        self.next_refresh_at = schedule.next_refresh_at
+        self.refresh_token_expires_at = schedule.refresh_token_expires_at
         self.refresh_failures = 0
         self.last_refresh_error = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Schedule:
+    next_refresh_at: datetime | None
+    refresh_token_expires_at: datetime | None
+
+    @classmethod
+    def of(
+        cls, next_refresh_at: datetime | None, refresh_token_expires_at: datetime | None
+    ) -> _Schedule:
+        return cls(
+            optional_aware(next_refresh_at, "next_refresh_at"),
+            optional_aware(refresh_token_expires_at, "refresh_token_expires_at"),
+        )

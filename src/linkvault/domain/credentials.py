@@ -78,8 +78,19 @@ class TokenSet:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.access_token:
-            raise CredentialsError("A token set needs a non-empty access_token.")
+        if not isinstance(self.access_token, str) or not self.access_token:
+            raise CredentialsError("A token set needs a non-empty access_token string.")
+        if not isinstance(self.token_type, str):
+            raise CredentialsError("token_type must be a string such as 'Bearer'.")
+        if self.refresh_token is not None and not isinstance(self.refresh_token, str):
+            raise CredentialsError("refresh_token must be a string or None.")
+        if isinstance(self.scopes, str) or not all(
+            isinstance(scope, str) for scope in self.scopes
+        ):
+            raise CredentialsError(
+                "scopes must be a sequence of strings; split a scope string "
+                "such as 'read trade' first."
+            )
         object.__setattr__(
             self, "expires_at", optional_aware(self.expires_at, "expires_at")
         )
@@ -126,7 +137,7 @@ class TokenSet:
                 refresh_token_expires_at=_parse_iso(
                     document["refresh_token_expires_at"]
                 ),
-                scopes=tuple(document["scopes"]),
+                scopes=document["scopes"],
                 extras=dict(document["extras"]),
             )
         except (ValueError, KeyError, TypeError) as exc:
@@ -144,7 +155,7 @@ class ApiKey:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.key:
+        if not isinstance(self.key, str) or not self.key:
             raise CredentialsError("An API key must be a non-empty string.")
 
     def __repr__(self) -> str:

@@ -54,6 +54,10 @@ class InvalidConnectionError(DomainError):
     """A connection's fields contradict each other or a lifecycle invariant."""
 
 
+class NaiveDatetimeError(DomainError, ValueError):
+    """A datetime without a time zone was given where an aware one is required."""
+
+
 class InvalidProviderError(DomainError):
     """A provider's settings are invalid."""
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from linkvault.domain.errors import NaiveDatetimeError
+
 
 def require_aware(value: datetime, name: str) -> datetime:
     """Return `value` converted to UTC, or raise if it has no time zone.
@@ -12,7 +14,7 @@ def require_aware(value: datetime, name: str) -> datetime:
     instead of guessed.
     """
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
+        raise NaiveDatetimeError(
             f"{name}={value.isoformat()} has no time zone; pass an aware datetime "
             "such as datetime.now(UTC)."
         )

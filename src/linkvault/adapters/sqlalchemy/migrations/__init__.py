@@ -1,0 +1,1 @@
+"""Alembic migrations of linkvault's schema, for SQLite and PostgreSQL."""

@@ -1,0 +1,48 @@
+"""Column types that keep every datetime timezone-aware UTC on every database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that rejects naive values and always reads back as UTC.
+
+    PostgreSQL stores `timestamptz`. SQLite keeps no time zone, so values are
+    stored as naive UTC text (which sorts correctly) and tagged UTC on the way
+    out. This is the one place where naive values from the driver become aware.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self, value: datetime | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"Naive datetime {value.isoformat()} cannot be stored; "
+                "pass an aware datetime such as datetime.now(UTC)."
+            )
+        utc = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return utc.replace(tzinfo=None)
+        return utc
+
+    def process_result_value(
+        self, value: Any | None, dialect: Dialect
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
