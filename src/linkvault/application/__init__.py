@@ -1,0 +1,1 @@
+"""Application layer: the use cases that drive the domain through the ports."""
