@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from linkvault.domain.connection import ProviderConnection
 from linkvault.domain.timeutil import require_aware
 
 
@@ -27,6 +28,18 @@ class EventType(StrEnum):
     DISCONNECTED = "disconnected"
     DELETED = "deleted"
     REWRAPPED = "rewrapped"
+
+
+FAILURE_EVENTS = frozenset(
+    {
+        EventType.CONNECT_FAILED,
+        EventType.RECONNECT_FAILED,
+        EventType.REFRESH_FAILED,
+        EventType.EXPIRED,
+        EventType.REVOKED,
+        EventType.FAILED,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,3 +62,31 @@ class ConnectionEvent:
         object.__setattr__(self, "event_type", EventType(self.event_type))
         aware = require_aware(self.occurred_at, "occurred_at")
         object.__setattr__(self, "occurred_at", aware)
+
+    @classmethod
+    def record(
+        cls,
+        *,
+        id: UUID,
+        connection: ProviderConnection,
+        event_type: EventType,
+        occurred_at: datetime,
+        status_before: str | None,
+        reason: str | None = None,
+        actor: str = "system",
+        details: dict[str, Any] | None = None,
+    ) -> ConnectionEvent:
+        """Build the event for something that just happened to `connection`."""
+        return cls(
+            id=id,
+            connection_id=connection.id,
+            user_id=connection.user_id,
+            provider_slug=connection.provider_slug,
+            event_type=event_type,
+            occurred_at=occurred_at,
+            actor=actor,
+            status_before=status_before,
+            status_after=connection.status.value,
+            reason=reason,
+            details=details or {},
+        )

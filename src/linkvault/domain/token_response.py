@@ -606,8 +606,12 @@ def _failure(
 ) -> TokenFailure:
     if isinstance(document, _Unreadable):
         logger.debug("Token endpoint response unreadable: %s", document.reason)
-        kind = TokenErrorKind.TRANSIENT
-        return TokenFailure(kind, status_code, description=document.reason)
+        return TokenFailure(
+            TokenErrorKind.TRANSIENT,
+            status_code,
+            description=document.reason,
+            retry_after=retry_after,
+        )
 
     code = _first_string(document, settings.error_code_fields)
     description = _first_string(document, settings.error_description_fields)
@@ -622,10 +626,10 @@ def _failure(
     return TokenFailure(
         kind,
         status_code,
-        error=_redacted(code, secrets),
-        description=_shortened(_redacted(description, secrets)),
-        nested_error=_redacted(nested, secrets),
-        error_uri=_redacted(_first_string(document, ("error_uri",)), secrets),
+        error=_safe_text(code, secrets),
+        description=_safe_text(description, secrets),
+        nested_error=_safe_text(nested, secrets),
+        error_uri=_safe_text(_first_string(document, ("error_uri",)), secrets),
         retry_after=retry_after,
     )
 
@@ -700,18 +704,21 @@ def _secrets(previous: TokenSet | None, redact: Collection[str]) -> tuple[str, .
     return tuple(sorted((value for value in values if value), key=len, reverse=True))
 
 
-def _redacted(text: str | None, secrets: tuple[str, ...]) -> str | None:
+def _safe_text(text: str | None, secrets: tuple[str, ...]) -> str | None:
+    """Hide `secrets` in provider text and make it one line of bounded length."""
     if text is None:
         return None
+    # Redact before shortening, so that no secret survives cut in half.
     for secret in secrets:
         text = text.replace(secret, _REDACTED)
-    return text
 
-
-def _shortened(text: str | None) -> str | None:
-    if text is None or len(text) <= _MAX_DESCRIPTION_CHARS:
-        return text
-    return text[:_MAX_DESCRIPTION_CHARS] + "..."
+    # Control characters and line breaks from the provider would let it forge
+    # extra log lines.
+    printable = "".join(char if char.isprintable() else " " for char in text)
+    line = " ".join(printable.split())
+    if len(line) <= _MAX_DESCRIPTION_CHARS:
+        return line
+    return line[:_MAX_DESCRIPTION_CHARS] + "..."
 
 
 def _parse_retry_after(value: str | None, now: datetime) -> timedelta | None:

@@ -116,6 +116,10 @@ class EventLog(Protocol):
         """Return a connection's events, oldest first."""
         ...
 
+    async def list_recent_failures(self, *, limit: int = 10) -> list[ConnectionEvent]:
+        """Return the newest failure events of any connection, newest first."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class EncryptedValue:

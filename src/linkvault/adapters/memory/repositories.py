@@ -13,7 +13,7 @@ from linkvault.domain.errors import (
     DuplicateError,
     StaleConnectionError,
 )
-from linkvault.domain.events import ConnectionEvent
+from linkvault.domain.events import FAILURE_EVENTS, ConnectionEvent
 from linkvault.domain.provider import Provider
 from linkvault.domain.status import ConnectionStatus
 from linkvault.ports.clock import Clock
@@ -155,6 +155,11 @@ class InMemoryEventLog:
         self, connection_id: UUID, *, limit: int = 100
     ) -> list[ConnectionEvent]:
         rows = [e for e in self.events if e.connection_id == connection_id]
+        return rows[:limit]
+
+    async def list_recent_failures(self, *, limit: int = 10) -> list[ConnectionEvent]:
+        rows = [e for e in self.events if e.event_type in FAILURE_EVENTS]
+        rows.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
         return rows[:limit]
 
 

@@ -19,7 +19,7 @@ from linkvault.ports.cipher import (
     oauth_state_context,
     provider_context,
 )
-from linkvault.ports.repositories import EncryptedColumn, EncryptedValue
+from linkvault.ports.repositories import EncryptedValue
 
 # Builds the associated data from the row id and the extra context column.
 _ContextOf = Callable[[UUID, Any], bytes]
@@ -71,6 +71,16 @@ class SqlEncryptedColumn:
             for row_id, blob, extra in rows
         ]
 
+    async def count(self) -> int:
+        """Return how many rows hold a blob, for progress displays."""
+        statement = (
+            sa.select(sa.func.count())
+            .select_from(self._table)
+            .where(self._blob.is_not(None))
+        )
+        async with self._database.session(readonly=True) as session:
+            return int((await session.execute(statement)).scalar_one())
+
     async def swap(self, row_key: str, old: bytes, new: bytes) -> bool:
         statement = (
             sa.update(self._table)
@@ -82,7 +92,7 @@ class SqlEncryptedColumn:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def encrypted_columns(database: Database) -> list[EncryptedColumn]:
+def encrypted_columns(database: Database) -> list[SqlEncryptedColumn]:
     """Return every keyring-encrypted column of the schema."""
     return [
         SqlEncryptedColumn(

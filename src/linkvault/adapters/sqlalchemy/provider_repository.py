@@ -18,7 +18,7 @@ from linkvault.adapters.sqlalchemy.mapping import (
 )
 from linkvault.adapters.sqlalchemy.tables import connection_events, providers
 from linkvault.domain.errors import DuplicateError
-from linkvault.domain.events import ConnectionEvent
+from linkvault.domain.events import FAILURE_EVENTS, ConnectionEvent
 from linkvault.domain.provider import Provider
 from linkvault.ports.clock import Clock
 
@@ -95,6 +95,18 @@ class SqlAlchemyEventLog:
             sa.select(connection_events)
             .where(connection_events.c.connection_id == connection_id)
             .order_by(connection_events.c.occurred_at, connection_events.c.id)
+            .limit(limit)
+        )
+        rows = (await self._session.execute(statement)).mappings()
+        return [row_to_event(row) for row in rows]
+
+    async def list_recent_failures(self, *, limit: int = 10) -> list[ConnectionEvent]:
+        """Return the newest failure events of any connection, newest first."""
+        events = connection_events
+        statement = (
+            sa.select(events)
+            .where(events.c.event_type.in_([t.value for t in FAILURE_EVENTS]))
+            .order_by(events.c.occurred_at.desc(), events.c.id.desc())
             .limit(limit)
         )
         rows = (await self._session.execute(statement)).mappings()

@@ -1,0 +1,75 @@
+"""Composition root: builds the adapters from settings and hands out work scopes.
+
+Entrypoints (the CLI, the worker, a host application) call `build` once and
+use `Services.unit_of_work()` for each piece of work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from linkvault.adapters.clock import SystemClock
+from linkvault.adapters.crypto import Keyring, load_keyring
+from linkvault.adapters.sqlalchemy.connection_repository import (
+    SqlAlchemyConnectionRepository,
+)
+from linkvault.adapters.sqlalchemy.database import Database
+from linkvault.adapters.sqlalchemy.provider_repository import (
+    SqlAlchemyEventLog,
+    SqlAlchemyProviderRepository,
+)
+from linkvault.config import Settings
+from linkvault.ports.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class UnitOfWork:
+    """Repositories that share one transaction."""
+
+    connections: SqlAlchemyConnectionRepository
+    providers: SqlAlchemyProviderRepository
+    events: SqlAlchemyEventLog
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything an entrypoint needs, built once from settings."""
+
+    settings: Settings
+    database: Database
+    clock: Clock
+    _keyring: Keyring | None = None
+
+    @property
+    def keyring(self) -> Keyring:
+        """The keyring, loaded on first use so key-less commands still run."""
+        if self._keyring is None:
+            self._keyring = load_keyring(key_file=self.settings.resolved_key_file)
+        return self._keyring
+
+    @asynccontextmanager
+    async def unit_of_work(
+        self, *, readonly: bool = False
+    ) -> AsyncIterator[UnitOfWork]:
+        """Open a transaction: commits on clean exit, rolls back on error."""
+        async with self.database.session(readonly=readonly) as session:
+            yield UnitOfWork(
+                connections=SqlAlchemyConnectionRepository(session, self.clock),
+                providers=SqlAlchemyProviderRepository(session, self.clock),
+                events=SqlAlchemyEventLog(session),
+            )
+
+    async def close(self) -> None:
+        await self.database.dispose()
+
+
+def build(settings: Settings, *, clock: Clock | None = None) -> Services:
+    """Build the services from settings; the keyring is loaded lazily."""
+    database = Database.from_url(settings.resolved_database_url)
+    logger.debug("Using database %s", database.safe_url)
+    return Services(settings=settings, database=database, clock=clock or SystemClock())

@@ -1,0 +1,1 @@
+"""Entrypoints: the command line and long-running processes."""

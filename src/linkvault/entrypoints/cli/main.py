@@ -1,0 +1,60 @@
+"""The root `linkvault` command and its sub-commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from linkvault.entrypoints.cli import (
+    connections,
+    database,
+    demo,
+    keys,
+    setup,
+    status,
+)
+from linkvault.entrypoints.cli._common import CliState
+
+app = typer.Typer(
+    name="linkvault",
+    help="Keep users' provider connections alive and their credentials encrypted.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("init")(setup.init)
+app.command("status")(status.status)
+app.command("demo")(demo.demo)
+app.add_typer(database.app, name="db")
+app.add_typer(keys.app, name="keys")
+app.add_typer(connections.app, name="connections")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (default: LINKVAULT_CONFIG or ./linkvault.toml).",
+            envvar="LINKVAULT_CONFIG",
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="SQLAlchemy database URL override."),
+    ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    ] = None,
+) -> None:
+    ctx.obj = CliState(config, database_url, log_level)
+
+
+def main() -> None:
+    app()
