@@ -188,7 +188,8 @@ class TokenResponseSettings:
         self._check_lifetimes()
         if not self.error_code_fields:
             raise InvalidProviderError(
-                "error_code_fields is empty; list at least one field, such as 'error'."
+                "error_code_fields is empty, so no error code could be found. "
+                "List at least one field, such as 'error'."
             )
         if self.max_body_bytes <= 0:
             raise InvalidProviderError(
@@ -218,8 +219,8 @@ class TokenResponseSettings:
             for code in getattr(self, name):
                 if code in seen:
                     raise InvalidProviderError(
-                        f"Error code {code!r} is in both {seen[code]} and {name}; "
-                        "keep it in one of them."
+                        f"Error code {code!r} is in both {seen[code]} and {name}. "
+                        "Keep it in one of them."
                     )
                 seen[code] = name
 
@@ -239,7 +240,7 @@ class TokenResponseSettings:
         if needs_lifetime and self.refresh_token_lifetime is None:
             raise InvalidProviderError(
                 f"refresh_token_clock {self.refresh_token_clock.value!r} needs "
-                "refresh_token_lifetime; set it, or use the 'response' clock."
+                "refresh_token_lifetime. Set it, or use the 'response' clock."
             )
 
 
@@ -270,9 +271,9 @@ class TokenSuccess:
 class TokenFailure:
     """A response without a usable access token, classified by `kind`.
 
-    Every token value the call knew (the previous token set and `redact`) is
-    replaced by `***` in the text fields, so the repr is safe to log. The
-    raw body is never kept.
+    Every token value passed to the parser (the previous token set and
+    `redact`) is replaced by `***` in the text fields, so the repr is safe to
+    log. The raw body is never kept.
     """
 
     kind: TokenErrorKind
@@ -475,8 +476,8 @@ def _clock_expiry(
     if clock is RefreshTokenClock.FIXED and lifetime is not None:
         if start is not None:
             return start + lifetime
-        # NOTE: the previous expiry stands in for a missing authorized_at; if
-        # it is missing too, the refresh token's expiry stays unknown.
+        # NOTE: the previous expiry replaces a missing authorized_at. Without
+        # either, the refresh token's expiry stays unknown.
         if earlier is None:
             logger.warning(
                 "The fixed refresh-token clock needs authorized_at, which is "
@@ -543,12 +544,12 @@ def _moment(value: object) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        # A time without an offset from a token endpoint is UTC in practice.
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    # A time without an offset from a token endpoint is UTC in practice.
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def _token_type(value: object) -> str:
@@ -638,7 +639,7 @@ def _classify(
     status_code: int, codes: list[str], settings: TokenResponseSettings
 ) -> TokenErrorKind:
     # A rate limit or server error never ends a connection, whatever its body
-    # says: retrying costs little and the failure budget bounds it.
+    # contains, because retrying costs little and the failure budget bounds it.
     if status_code in _RETRY_LATER_STATUSES or status_code >= 500:
         return TokenErrorKind.TRANSIENT
     if not codes:
@@ -781,7 +782,8 @@ def _decode(body: bytes, charset: str | None) -> str | None:
         return body.decode(encoding)
     except LookupError:
         return _decode(body, None) if charset else None
-    except UnicodeDecodeError:
+    except ValueError:
+        # UnicodeDecodeError, or UnicodeError from codecs such as idna.
         return None
 
 
