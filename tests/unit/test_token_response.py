@@ -11,9 +11,9 @@ import pytest
 
 from linkvault.domain.credentials import TokenSet
 from linkvault.domain.errors import InvalidProviderError
-from linkvault.domain.provider import RefreshPolicy, RefreshTokenClock
 from linkvault.domain.token_response import (
     RefreshTokenChange,
+    RefreshTokenClock,
     TokenErrorKind,
     TokenFailure,
     TokenOutcome,
@@ -960,20 +960,6 @@ def test_clock_without_lifetime_rejected(clock: RefreshTokenClock) -> None:
 def test_invalid_settings_rejected(options: dict[str, Any]) -> None:
     with pytest.raises(InvalidProviderError):
         TokenResponseSettings(**options)
-
-
-def test_settings_from_refresh_policy() -> None:
-    policy = RefreshPolicy(
-        assumed_lifetime=timedelta(minutes=30),
-        refresh_token_clock=RefreshTokenClock.FIXED,
-        refresh_token_lifetime=timedelta(days=7),
-    )
-
-    settings = TokenResponseSettings.from_refresh_policy(policy)
-
-    assert settings.assumed_lifetime == timedelta(minutes=30)
-    assert settings.refresh_token_clock is RefreshTokenClock.FIXED
-    assert settings.refresh_token_lifetime == timedelta(days=7)
 
 
 def test_naive_now_rejected() -> None:

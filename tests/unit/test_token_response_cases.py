@@ -19,9 +19,9 @@ from urllib.parse import parse_qsl
 import pytest
 
 from linkvault.domain.credentials import TokenSet
-from linkvault.domain.provider import RefreshTokenClock
 from linkvault.domain.token_response import (
     RefreshTokenChange,
+    RefreshTokenClock,
     TokenErrorKind,
     TokenFailure,
     TokenOutcome,

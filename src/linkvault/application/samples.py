@@ -11,8 +11,9 @@ from datetime import timedelta
 from linkvault.application.credentials import seal_api_key, seal_token_set
 from linkvault.domain.connection import ProviderConnection
 from linkvault.domain.credentials import ApiKey, TokenSet
-from linkvault.domain.provider import Provider, RefreshPolicy, RefreshTokenClock
+from linkvault.domain.provider import Provider
 from linkvault.domain.status import ConnectionStatus, CredentialType
+from linkvault.domain.token_response import RefreshTokenClock, TokenResponseSettings
 from linkvault.ids import new_id
 from linkvault.ports.cipher import Cipher
 from linkvault.ports.clock import Clock
@@ -53,7 +54,7 @@ def sample_providers() -> list[Provider]:
             client_id="linkvault-demo",
             client_secret_env="SCHWAB_CLIENT_SECRET",
             scopes=("api",),
-            refresh_policy=RefreshPolicy(
+            token_response=TokenResponseSettings(
                 assumed_lifetime=timedelta(minutes=30),
                 refresh_token_clock=RefreshTokenClock.FIXED,
                 refresh_token_lifetime=timedelta(days=7),

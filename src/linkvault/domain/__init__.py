@@ -20,13 +20,18 @@ from linkvault.domain.errors import (
     StaleConnectionError,
 )
 from linkvault.domain.events import ConnectionEvent, EventType
-from linkvault.domain.provider import (
-    Provider,
-    RefreshPolicy,
-    RefreshTokenClock,
-    TokenEndpointAuth,
-)
+from linkvault.domain.provider import Provider, RefreshPolicy, TokenEndpointAuth
 from linkvault.domain.status import TRANSITIONS, ConnectionStatus, CredentialType
+from linkvault.domain.token_response import (
+    RefreshTokenChange,
+    RefreshTokenClock,
+    TokenErrorKind,
+    TokenFailure,
+    TokenOutcome,
+    TokenResponseSettings,
+    TokenSuccess,
+    parse_token_response,
+)
 
 __all__ = [
     "TRANSITIONS",
@@ -53,8 +58,15 @@ __all__ = [
     "ProviderCredentials",
     "ProviderNotFoundError",
     "RefreshPolicy",
+    "RefreshTokenChange",
     "RefreshTokenClock",
     "StaleConnectionError",
     "TokenEndpointAuth",
+    "TokenErrorKind",
+    "TokenFailure",
+    "TokenOutcome",
+    "TokenResponseSettings",
     "TokenSet",
+    "TokenSuccess",
+    "parse_token_response",
 ]

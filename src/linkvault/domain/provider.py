@@ -11,6 +11,7 @@ from uuid import UUID
 from linkvault.domain.errors import InvalidProviderError
 from linkvault.domain.status import CredentialType
 from linkvault.domain.timeutil import optional_aware
+from linkvault.domain.token_response import TokenResponseSettings
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -23,30 +24,15 @@ class TokenEndpointAuth(StrEnum):
     NONE = "none"
 
 
-class RefreshTokenClock(StrEnum):
-    """How a provider's refresh token ages."""
-
-    # Fixed from the interactive authorisation (Schwab: 7 days, not extended).
-    FIXED = "fixed"
-    # Extended by each successful refresh.
-    SLIDING = "sliding"
-    # Read from the token response (`refresh_token_expires_in` and variants).
-    RESPONSE = "response"
-
-
 @dataclass(slots=True)
 class RefreshPolicy:
-    """Per-provider refresh settings."""
+    """When to refresh a provider's connections and how long to keep trying."""
 
     # Refresh this long before the access token expires. None uses 20% of the
     # token's lifetime, clamped to [10 s, 30 min].
     margin: timedelta | None = None
-    # Lifetime assumed when a response carries a refresh token but no usable
-    # `expires_in`, so the refresh token is still exercised.
-    assumed_lifetime: timedelta = timedelta(hours=1)
-    refresh_token_clock: RefreshTokenClock = RefreshTokenClock.RESPONSE
-    refresh_token_lifetime: timedelta | None = None
-    # Transient failures allowed before a connection becomes `failed`.
+    # How long transient failures may go on before a connection becomes
+    # `failed`; the refresh token's own expiry ends it sooner.
     failure_budget: timedelta = timedelta(days=4)
 
     def __post_init__(self) -> None:
@@ -54,9 +40,9 @@ class RefreshPolicy:
             raise InvalidProviderError(
                 f"refresh margin {self.margin} is negative; use a positive duration."
             )
-        if self.assumed_lifetime <= timedelta(0):
+        if self.failure_budget <= timedelta(0):
             raise InvalidProviderError(
-                f"assumed_lifetime {self.assumed_lifetime} must be positive."
+                f"failure_budget {self.failure_budget} must be positive."
             )
 
 
@@ -81,6 +67,8 @@ class Provider:
     use_pkce: bool = True
     extra_authorize_params: dict[str, str] = field(default_factory=dict)
     refresh_policy: RefreshPolicy = field(default_factory=RefreshPolicy)
+    # Lifetimes, the refresh token's clock and error-code mapping of responses.
+    token_response: TokenResponseSettings = field(default_factory=TokenResponseSettings)
     paused_at: datetime | None = None
     paused_reason: str | None = None
     created_at: datetime | None = None

@@ -30,12 +30,12 @@ from urllib.parse import parse_qsl
 
 from linkvault.domain.credentials import TokenSet
 from linkvault.domain.errors import InvalidProviderError
-from linkvault.domain.provider import RefreshPolicy, RefreshTokenClock
 from linkvault.domain.timeutil import optional_aware, require_aware
 
 __all__ = [
     "MAX_LIFETIME",
     "RefreshTokenChange",
+    "RefreshTokenClock",
     "TokenErrorKind",
     "TokenFailure",
     "TokenOutcome",
@@ -94,6 +94,17 @@ _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "text/plain"})
 
 # An epoch value above this is in milliseconds: as seconds it is after year 5000.
 _EPOCH_MILLISECONDS_FROM = 100_000_000_000
+
+
+class RefreshTokenClock(StrEnum):
+    """How a provider's refresh token ages."""
+
+    # Fixed from the interactive authorisation (Schwab: 7 days, not extended).
+    FIXED = "fixed"
+    # Extended by each successful refresh.
+    SLIDING = "sliding"
+    # Read from the token response (`refresh_token_expires_in` and variants).
+    RESPONSE = "response"
 
 
 class TokenErrorKind(StrEnum):
@@ -195,15 +206,6 @@ class TokenResponseSettings:
             raise InvalidProviderError(
                 f"max_body_bytes={self.max_body_bytes} must be positive."
             )
-
-    @classmethod
-    def from_refresh_policy(cls, policy: RefreshPolicy) -> TokenResponseSettings:
-        """Create settings with the lifetimes and refresh-token clock of `policy`."""
-        return cls(
-            assumed_lifetime=policy.assumed_lifetime,
-            refresh_token_clock=policy.refresh_token_clock,
-            refresh_token_lifetime=policy.refresh_token_lifetime,
-        )
 
     def mapped_kind(self, code: str) -> TokenErrorKind | None:
         """Return the class that these settings give `code`, or None."""

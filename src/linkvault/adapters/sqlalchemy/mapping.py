@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import RowMapping
@@ -10,7 +9,6 @@ from sqlalchemy import RowMapping
 from linkvault.domain.connection import ProviderConnection
 from linkvault.domain.credentials import ProviderCredentials
 from linkvault.domain.events import ConnectionEvent
-from linkvault.domain.provider import Provider, RefreshPolicy, RefreshTokenClock
 from linkvault.domain.status import ConnectionStatus, CredentialType
 
 
@@ -69,88 +67,6 @@ def row_to_connection(row: RowMapping) -> ProviderConnection:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         version=row["version"],
-    )
-
-
-def _seconds(value: timedelta | None) -> float | None:
-    return None if value is None else value.total_seconds()
-
-
-def _delta(value: float | None) -> timedelta | None:
-    return None if value is None else timedelta(seconds=value)
-
-
-def policy_to_json(policy: RefreshPolicy) -> dict[str, Any]:
-    return {
-        "margin_s": _seconds(policy.margin),
-        "assumed_lifetime_s": policy.assumed_lifetime.total_seconds(),
-        "refresh_token_clock": policy.refresh_token_clock.value,
-        "refresh_token_lifetime_s": _seconds(policy.refresh_token_lifetime),
-        "failure_budget_s": policy.failure_budget.total_seconds(),
-    }
-
-
-def policy_from_json(document: dict[str, Any]) -> RefreshPolicy:
-    defaults = RefreshPolicy()
-    return RefreshPolicy(
-        margin=_delta(document.get("margin_s")),
-        assumed_lifetime=_delta(document.get("assumed_lifetime_s"))
-        or defaults.assumed_lifetime,
-        refresh_token_clock=RefreshTokenClock(
-            document.get("refresh_token_clock", defaults.refresh_token_clock)
-        ),
-        refresh_token_lifetime=_delta(document.get("refresh_token_lifetime_s")),
-        failure_budget=_delta(document.get("failure_budget_s"))
-        or defaults.failure_budget,
-    )
-
-
-def provider_to_row(provider: Provider) -> dict[str, Any]:
-    return {
-        "id": provider.id,
-        "slug": provider.slug,
-        "name": provider.name,
-        "credential_type": provider.credential_type.value,
-        "authorization_url": provider.authorization_url,
-        "token_url": provider.token_url,
-        "revocation_url": provider.revocation_url,
-        "client_id": provider.client_id,
-        "client_secret_env": provider.client_secret_env,
-        "client_secret_encrypted": provider.client_secret_encrypted,
-        "scopes": list(provider.scopes),
-        "token_endpoint_auth": provider.token_endpoint_auth.value,
-        "use_pkce": provider.use_pkce,
-        "extra_authorize_params": dict(provider.extra_authorize_params),
-        "refresh_policy": policy_to_json(provider.refresh_policy),
-        "settings": {},
-        "paused_at": provider.paused_at,
-        "paused_reason": provider.paused_reason,
-        "created_at": provider.created_at,
-        "updated_at": provider.updated_at,
-    }
-
-
-def row_to_provider(row: RowMapping) -> Provider:
-    return Provider(
-        id=row["id"],
-        slug=row["slug"],
-        name=row["name"],
-        credential_type=CredentialType(row["credential_type"]),
-        authorization_url=row["authorization_url"],
-        token_url=row["token_url"],
-        revocation_url=row["revocation_url"],
-        client_id=row["client_id"],
-        client_secret_env=row["client_secret_env"],
-        client_secret_encrypted=row["client_secret_encrypted"],
-        scopes=tuple(row["scopes"]),
-        token_endpoint_auth=row["token_endpoint_auth"],
-        use_pkce=row["use_pkce"],
-        extra_authorize_params=dict(row["extra_authorize_params"]),
-        refresh_policy=policy_from_json(row["refresh_policy"]),
-        paused_at=row["paused_at"],
-        paused_reason=row["paused_reason"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
     )
 
 

@@ -10,10 +10,9 @@ from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linkvault.adapters.clock import SystemClock
-from linkvault.adapters.sqlalchemy.mapping import (
-    event_to_row,
+from linkvault.adapters.sqlalchemy.mapping import event_to_row, row_to_event
+from linkvault.adapters.sqlalchemy.provider_mapping import (
     provider_to_row,
-    row_to_event,
     row_to_provider,
 )
 from linkvault.adapters.sqlalchemy.tables import connection_events, providers
