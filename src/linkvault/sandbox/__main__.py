@@ -1,0 +1,5 @@
+"""Entry point of `python -m linkvault.sandbox`."""
+
+from linkvault.sandbox.cli import main
+
+raise SystemExit(main())
