@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from factories import empty_tables
 from linkvault.adapters.clock import FakeClock
 from linkvault.adapters.sqlalchemy.database import Database
 from linkvault.adapters.sqlalchemy.migrate import upgrade
-from linkvault.adapters.sqlalchemy.tables import metadata
 
 DEFAULT_POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -119,12 +119,6 @@ async def database(backend_database: Database) -> Database:
     """Each backend in turn, emptied before the test."""
     await empty_tables(backend_database)
     return backend_database
-
-
-async def empty_tables(database: Database) -> None:
-    async with database.session() as session:
-        for table in reversed(metadata.sorted_tables):
-            await session.execute(table.delete())
 
 
 @pytest.fixture

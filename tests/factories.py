@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from linkvault.adapters.sqlalchemy.database import Database
+from linkvault.adapters.sqlalchemy.tables import metadata
 from linkvault.domain import (
     ConnectionStatus,
     CredentialType,
@@ -76,3 +78,10 @@ def make_connection(
     elif status is ConnectionStatus.REVOKED:
         connection.mark_revoked(now, "token_revoked")
     return connection
+
+
+async def empty_tables(database: Database) -> None:
+    """Delete every row of every linkvault table, children first."""
+    async with database.session() as session:
+        for table in reversed(metadata.sorted_tables):
+            await session.execute(table.delete())

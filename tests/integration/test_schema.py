@@ -18,7 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from factories import make_connection, make_provider
+from factories import empty_tables, make_connection, make_provider
 from linkvault.adapters.clock import FakeClock
 from linkvault.adapters.sqlalchemy.connection_repository import (
     SqlAlchemyConnectionRepository,
@@ -207,8 +207,6 @@ async def _fill_connections(database: Database, provider: Provider, count: int) 
 async def test_expiring_soon_uses_partial_index(
     postgres_database: Database, clock: FakeClock
 ) -> None:
-    from conftest import empty_tables
-
     await empty_tables(postgres_database)
     provider = make_provider("explained")
     async with postgres_database.session() as session:

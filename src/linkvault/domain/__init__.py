@@ -3,6 +3,8 @@
 from linkvault.domain.connection import ProviderConnection
 from linkvault.domain.credentials import ApiKey, ProviderCredentials, TokenSet
 from linkvault.domain.errors import (
+    AuthorizationDeniedError,
+    AuthorizationError,
     ConfigurationError,
     ConnectionNotFoundError,
     CredentialsError,
@@ -12,6 +14,7 @@ from linkvault.domain.errors import (
     DuplicateError,
     InvalidConnectionError,
     InvalidProviderError,
+    InvalidStateError,
     InvalidTransitionError,
     KeyConfigurationError,
     LinkvaultError,
@@ -36,6 +39,8 @@ from linkvault.domain.token_response import (
 __all__ = [
     "TRANSITIONS",
     "ApiKey",
+    "AuthorizationDeniedError",
+    "AuthorizationError",
     "ConfigurationError",
     "ConnectionEvent",
     "ConnectionNotFoundError",
@@ -49,6 +54,7 @@ __all__ = [
     "EventType",
     "InvalidConnectionError",
     "InvalidProviderError",
+    "InvalidStateError",
     "InvalidTransitionError",
     "KeyConfigurationError",
     "LinkvaultError",

@@ -62,6 +62,25 @@ class InvalidProviderError(DomainError):
     """A provider's settings are invalid."""
 
 
+class AuthorizationError(DomainError):
+    """An OAuth 2.0 authorisation could not be started or completed."""
+
+
+class InvalidStateError(AuthorizationError):
+    """A callback's `state` is unknown, used, expired or for another flow.
+
+    Nothing is changed when this is raised; the user has to start again.
+    """
+
+
+class AuthorizationDeniedError(AuthorizationError):
+    """The provider or the user refused the authorisation, or the exchange failed."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class CredentialsError(LinkvaultError):
     """Credentials could not be encrypted, decrypted or interpreted."""
 

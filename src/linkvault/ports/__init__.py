@@ -16,7 +16,11 @@ from linkvault.ports.repositories import (
     EncryptedColumn,
     EncryptedValue,
     EventLog,
+    LeaseRepository,
     ProviderRepository,
+    StateRepository,
+    UnitOfWork,
+    UnitOfWorkFactory,
 )
 
 __all__ = [
@@ -26,7 +30,11 @@ __all__ = [
     "EncryptedColumn",
     "EncryptedValue",
     "EventLog",
+    "LeaseRepository",
     "ProviderRepository",
+    "StateRepository",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
     "connection_context",
     "oauth_state_context",
     "provider_context",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
+from linkvault.domain.authorization import AuthorizationState
 from linkvault.domain.connection import ProviderConnection
 from linkvault.domain.events import ConnectionEvent
 from linkvault.domain.provider import Provider
@@ -119,6 +122,75 @@ class EventLog(Protocol):
     async def list_recent_failures(self, *, limit: int = 10) -> list[ConnectionEvent]:
         """Return the newest failure events of any connection, newest first."""
         ...
+
+
+class StateRepository(Protocol):
+    """Pending OAuth 2.0 authorisations."""
+
+    async def add(self, state: AuthorizationState) -> None: ...
+
+    async def find_by_hash(self, state_hash: str) -> AuthorizationState | None: ...
+
+    async def consume(self, state: AuthorizationState, now: datetime) -> bool:
+        """Mark the state used; False when it was consumed already."""
+        ...
+
+    async def delete_expired(self, now: datetime) -> int: ...
+
+
+class LeaseRepository(Protocol):
+    """Refresh leases; the only writer of the lease columns."""
+
+    async def claim_due(
+        self, *, owner: str, now: datetime, lease_for: timedelta, limit: int
+    ) -> list[ProviderConnection]:
+        """Lease up to `limit` due active connections, most urgent first."""
+        ...
+
+    async def claim(
+        self, connection_id: UUID, *, owner: str, now: datetime, lease_for: timedelta
+    ) -> ProviderConnection | None:
+        """Lease one connection; None while another owner's lease is live."""
+        ...
+
+    async def release(self, connection_id: UUID, owner: str) -> bool: ...
+
+    async def release_all(self, owner: str) -> int: ...
+
+    async def count_recent_refreshes(
+        self, provider_id: UUID, *, since: datetime, excluding: UUID
+    ) -> int: ...
+
+    async def lease_of(
+        self, connection_id: UUID
+    ) -> tuple[str | None, datetime | None]: ...
+
+
+class UnitOfWork(Protocol):
+    """The repositories of one transaction."""
+
+    @property
+    def connections(self) -> ConnectionRepository: ...
+
+    @property
+    def providers(self) -> ProviderRepository: ...
+
+    @property
+    def events(self) -> EventLog: ...
+
+    @property
+    def states(self) -> StateRepository: ...
+
+    @property
+    def leases(self) -> LeaseRepository: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a transaction: commits on clean exit, rolls back on error."""
+
+    def __call__(
+        self, *, readonly: bool = False
+    ) -> AbstractAsyncContextManager[UnitOfWork]: ...
 
 
 @dataclass(frozen=True, slots=True)

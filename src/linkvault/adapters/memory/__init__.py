@@ -6,6 +6,7 @@ from linkvault.adapters.memory.repositories import (
     InMemoryEncryptedColumn,
     InMemoryEventLog,
     InMemoryProviderRepository,
+    InMemoryStateRepository,
 )
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "InMemoryEncryptedColumn",
     "InMemoryEventLog",
     "InMemoryProviderRepository",
+    "InMemoryStateRepository",
     "PlainCipher",
 ]

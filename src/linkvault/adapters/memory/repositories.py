@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
+from linkvault.domain.authorization import AuthorizationState
 from linkvault.domain.connection import ProviderConnection
 from linkvault.domain.errors import (
     ConnectionNotFoundError,
@@ -184,3 +185,29 @@ class InMemoryEncryptedColumn:
             return False
         self.rows[row_key] = EncryptedValue(row_key, new, current.context)
         return True
+
+
+class InMemoryStateRepository:
+    def __init__(self) -> None:
+        self.rows: dict[str, AuthorizationState] = {}
+
+    async def add(self, state: AuthorizationState) -> None:
+        self.rows[state.state_hash] = copy.deepcopy(state)
+
+    async def find_by_hash(self, state_hash: str) -> AuthorizationState | None:
+        row = self.rows.get(state_hash)
+        return copy.deepcopy(row) if row else None
+
+    async def consume(self, state: AuthorizationState, now: datetime) -> bool:
+        stored = self.rows.get(state.state_hash)
+        if stored is None or stored.consumed_at is not None:
+            return False
+        stored.consumed_at = now
+        state.consumed_at = now
+        return True
+
+    async def delete_expired(self, now: datetime) -> int:
+        expired = [key for key, row in self.rows.items() if row.expires_at < now]
+        for key in expired:
+            del self.rows[key]
+        return len(expired)

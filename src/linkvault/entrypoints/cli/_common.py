@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from linkvault.bootstrap import Services, build
 from linkvault.config import Settings, load_settings
@@ -19,7 +20,8 @@ from linkvault.domain.errors import LinkvaultError
 
 T = TypeVar("T")
 
-console = Console(highlight=False)
+# Messages carry ids and paths that must not be broken across lines.
+console = Console(highlight=False, soft_wrap=True)
 error_console = Console(stderr=True, highlight=False)
 
 
@@ -48,7 +50,9 @@ def state_of(ctx: typer.Context) -> CliState:
 
 def fail(message: str) -> typer.Exit:
     """Print one error line and return the exit to raise."""
-    error_console.print(f"[bold red]Error:[/] {message}", soft_wrap=True)
+    # Messages quote config text such as `[[providers]]`, which Rich would
+    # otherwise read as markup and drop.
+    error_console.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code=1)
 
 

@@ -14,8 +14,11 @@ from linkvault.domain.errors import ConnectionNotFoundError, ProviderNotFoundErr
 from linkvault.domain.events import ConnectionEvent
 from linkvault.domain.status import ConnectionStatus
 from linkvault.entrypoints.cli._common import console, fail, parse_uuid, with_services
+from linkvault.entrypoints.cli.connect import disconnect, reconnect
 
 app = typer.Typer(help="Inspect and manage connections.", no_args_is_help=True)
+app.command("reconnect")(reconnect)
+app.command("disconnect")(disconnect)
 
 
 def _when(connection_value: object) -> str:
