@@ -7,20 +7,28 @@ use `Services.unit_of_work()` for each piece of work.
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from linkvault.adapters.clock import SystemClock
 from linkvault.adapters.crypto import Keyring, load_keyring
+from linkvault.adapters.oauth import HttpTokenEndpoint
 from linkvault.adapters.sqlalchemy.connection_repository import (
     SqlAlchemyConnectionRepository,
 )
 from linkvault.adapters.sqlalchemy.database import Database
+from linkvault.adapters.sqlalchemy.leases import SqlAlchemyLeaseRepository
 from linkvault.adapters.sqlalchemy.provider_repository import (
     SqlAlchemyEventLog,
     SqlAlchemyProviderRepository,
 )
+from linkvault.adapters.sqlalchemy.state_repository import SqlAlchemyStateRepository
+from linkvault.application.connect import ConnectService
+from linkvault.application.refresh import RefreshService, RefreshSettings
 from linkvault.config import Settings
 from linkvault.ports.clock import Clock
 
@@ -34,6 +42,8 @@ class UnitOfWork:
     connections: SqlAlchemyConnectionRepository
     providers: SqlAlchemyProviderRepository
     events: SqlAlchemyEventLog
+    states: SqlAlchemyStateRepository
+    leases: SqlAlchemyLeaseRepository
 
 
 @dataclass(slots=True)
@@ -44,6 +54,7 @@ class Services:
     database: Database
     clock: Clock
     _keyring: Keyring | None = None
+    _token_endpoint: HttpTokenEndpoint | None = None
 
     @property
     def keyring(self) -> Keyring:
@@ -62,10 +73,50 @@ class Services:
                 connections=SqlAlchemyConnectionRepository(session, self.clock),
                 providers=SqlAlchemyProviderRepository(session, self.clock),
                 events=SqlAlchemyEventLog(session),
+                states=SqlAlchemyStateRepository(session),
+                leases=SqlAlchemyLeaseRepository(session),
             )
 
+    @property
+    def token_endpoint(self) -> HttpTokenEndpoint:
+        """The httpx token endpoint client, created on first use."""
+        if self._token_endpoint is None:
+            self._token_endpoint = HttpTokenEndpoint()
+        return self._token_endpoint
+
+    def connect_service(self) -> ConnectService:
+        """Build the connect use cases over this process's adapters."""
+        return ConnectService(
+            self.unit_of_work,
+            self.keyring,
+            self.clock,
+            self.token_endpoint,
+            os.environ,
+        )
+
+    def refresh_service(
+        self, *, owner: str | None = None, settings: RefreshSettings | None = None
+    ) -> RefreshService:
+        """Build the refresh use cases; `owner` defaults to host, pid and a nonce."""
+        return RefreshService(
+            self.unit_of_work,
+            self.keyring,
+            self.clock,
+            self.token_endpoint,
+            os.environ,
+            owner=owner or default_owner(),
+            settings=settings,
+        )
+
     async def close(self) -> None:
+        if self._token_endpoint is not None:
+            await self._token_endpoint.aclose()
         await self.database.dispose()
+
+
+def default_owner() -> str:
+    """Return a lease owner id unique to this process, such as web-1:4242:a1b2."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
 
 
 def build(settings: Settings, *, clock: Clock | None = None) -> Services:

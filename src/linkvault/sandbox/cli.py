@@ -102,6 +102,11 @@ def _add_lifetime_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="add refresh_token_expires_in to token responses",
     )
+    parser.add_argument(
+        "--omit-expires-in",
+        action="store_true",
+        help="leave expires_in out of token responses (tokens still expire)",
+    )
 
 
 def _add_client_options(parser: argparse.ArgumentParser) -> None:
@@ -184,6 +189,7 @@ def settings_from_args(args: argparse.Namespace) -> SandboxSettings:
         "refresh_token_clock": args.refresh_token_clock,
         "authorization_code_lifetime": args.authorization_code_lifetime,
         "send_refresh_token_expires_in": args.send_refresh_token_expires_in,
+        "omit_expires_in": args.omit_expires_in,
         "redirect_uris": tuple(args.redirect_uris),
         "denied_users": tuple(args.denied_users),
         "default_scope": args.default_scope,
@@ -217,6 +223,8 @@ def settings_to_argv(settings: SandboxSettings) -> list[str]:
     ]
     if settings.send_refresh_token_expires_in:
         argv.append("--send-refresh-token-expires-in")
+    if settings.omit_expires_in:
+        argv.append("--omit-expires-in")
     argv += _client_argv(settings.clients)
     argv += [f"--auth-method={m}" for m in settings.token_endpoint_auth_methods]
     argv += [f"--redirect-uri={uri}" for uri in settings.redirect_uris]

@@ -385,7 +385,13 @@ class SandboxAuthorizationServer(AuthorizationServer):  # type: ignore[misc]
 def add_refresh_token_expires_in(
     token: dict[str, Any], record: TokenRecord, store: SandboxStore
 ) -> None:
-    """Add `refresh_token_expires_in` to a token response when the settings ask."""
+    """Shape the stored token response as the settings ask.
+
+    Adds `refresh_token_expires_in`, and drops `expires_in` for a provider that
+    does not announce lifetimes (the store has recorded the expiry already).
+    """
+    if store.settings.omit_expires_in:
+        token.pop("expires_in", None)
     if not store.settings.send_refresh_token_expires_in:
         return
 

@@ -85,6 +85,8 @@ class SandboxSettings(BaseModel):
             redeemed.
         send_refresh_token_expires_in: Whether token responses carry
             `refresh_token_expires_in`.
+        omit_expires_in: Leave `expires_in` out of token responses, as some
+            providers do, while access tokens still expire on schedule.
         clients: Registered clients, confidential and public.
         token_endpoint_auth_methods: Client authentication methods that the
             token and revocation endpoints accept.
@@ -106,6 +108,7 @@ class SandboxSettings(BaseModel):
     refresh_token_clock: RefreshTokenClock = "sliding"
     authorization_code_lifetime: int = Field(default=60, gt=0)
     send_refresh_token_expires_in: bool = False
+    omit_expires_in: bool = False
     clients: tuple[SandboxClient, ...] = DEFAULT_CLIENTS
     token_endpoint_auth_methods: tuple[TokenEndpointAuthMethod, ...] = (
         ALL_TOKEN_ENDPOINT_AUTH_METHODS

@@ -172,3 +172,8 @@ oauth_states = sa.Table(
     sa.Column("consumed_at", UTCDateTime),
     sa.Index("ix_oauth_states_expires", "expires_at"),
 )
+
+# The columns that make up a `ProviderConnection`; the lease columns are
+# bookkeeping of the refresh workers and are not part of the entity.
+LEASE_COLUMNS = frozenset({"lease_owner", "lease_expires_at"})
+ENTITY_COLUMNS = [c for c in provider_connections.c if c.name not in LEASE_COLUMNS]

@@ -8,12 +8,16 @@ from typing import Annotated
 import typer
 
 from linkvault.entrypoints.cli import (
+    connect,
     connections,
     database,
     demo,
     keys,
+    providers,
+    sandbox,
     setup,
     status,
+    worker,
 )
 from linkvault.entrypoints.cli._common import CliState
 
@@ -27,9 +31,17 @@ app = typer.Typer(
 app.command("init")(setup.init)
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
+app.command("connect")(connect.connect)
+app.command("worker")(worker.worker)
+app.command(
+    "sandbox",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)(sandbox.sandbox)
 app.add_typer(database.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(connections.app, name="connections")
+app.add_typer(providers.app, name="providers")
 
 
 @app.callback()

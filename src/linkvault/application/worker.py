@@ -1,0 +1,181 @@
+"""The refresh worker loop: claim due connections in batches, refresh, repeat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from linkvault.application.refresh import (
+    RefreshOutcome,
+    RefreshResult,
+    RefreshService,
+)
+from linkvault.domain.connection import ProviderConnection
+from linkvault.domain.provider import Provider
+from linkvault.ports.repositories import UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+
+# Latency samples kept for percentiles; older ones are dropped.
+MAX_LATENCY_SAMPLES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """How much a worker takes on at once."""
+
+    batch_size: int = 100
+    concurrency: int = 20
+    # At most this many refreshes in flight against one provider.
+    per_provider_concurrency: int = 10
+    # Seconds between polls when nothing is due.
+    poll_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "concurrency", "per_provider_concurrency"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)} must be at least 1.")
+        if self.poll_interval <= 0:
+            raise ValueError(f"poll_interval={self.poll_interval} must be positive.")
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """Counts and latencies since the worker started."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    latencies: deque[float] = field(
+        default_factory=lambda: deque(maxlen=MAX_LATENCY_SAMPLES)
+    )
+
+    def record(self, result: RefreshResult, seconds: float) -> None:
+        self.outcomes[result.outcome.value] += 1
+        if result.error:
+            self.errors[result.error] += 1
+        self.latencies.append(seconds)
+
+    def percentile(self, share: float) -> float | None:
+        """Return the latency below which `share` of refreshes finished, seconds."""
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        index = min(len(ordered) - 1, int(share * len(ordered)))
+        return ordered[index]
+
+
+class RefreshWorker:
+    """Keeps due connections refreshed until told to stop.
+
+    Each batch is claimed under a lease, refreshed with bounded concurrency
+    (overall and per provider), and its leases are released as each refresh
+    finishes. Stopping lets in-flight refreshes finish, then releases every
+    lease this worker still holds.
+    """
+
+    def __init__(
+        self,
+        service: RefreshService,
+        unit_of_work: UnitOfWorkFactory,
+        settings: WorkerSettings | None = None,
+    ) -> None:
+        self._service = service
+        self._unit_of_work = unit_of_work
+        self.settings = settings or WorkerSettings()
+        self.stats = WorkerStats()
+        self._slots = asyncio.Semaphore(self.settings.concurrency)
+        self._provider_slots: dict[UUID, asyncio.Semaphore] = {}
+
+    @property
+    def owner(self) -> str:
+        return self._service.owner
+
+    async def run(self, stop: asyncio.Event) -> WorkerStats:
+        """Refresh due connections until `stop` is set."""
+        logger.info("Worker %s started: %s", self.owner, self.settings)
+        try:
+            while not stop.is_set():
+                processed = await self.run_batch()
+                if processed == 0:
+                    await _wait(stop, self.settings.poll_interval)
+        finally:
+            released = await self._service.release_all()
+            logger.info(
+                "Worker %s stopped after %d batches: %s (released %d leases)",
+                self.owner,
+                self.stats.batches,
+                dict(self.stats.outcomes),
+                released,
+            )
+        return self.stats
+
+    async def run_once(self) -> WorkerStats:
+        """Process everything due now, then return."""
+        logger.info("Worker %s started for one pass", self.owner)
+        try:
+            while await self.run_batch():
+                pass
+        finally:
+            await self._service.release_all()
+        logger.info(
+            "Worker %s finished one pass: %s", self.owner, dict(self.stats.outcomes)
+        )
+        return self.stats
+
+    async def run_batch(self) -> int:
+        """Claim and refresh one batch; returns how many were claimed."""
+        batch = await self._service.claim_due(self.settings.batch_size)
+        if not batch:
+            return 0
+        providers = await self._providers(batch)
+        results = await asyncio.gather(
+            *(self._refresh(c, providers.get(c.provider_id)) for c in batch)
+        )
+
+        self.stats.batches += 1
+        counts = Counter(result.outcome.value for result in results)
+        logger.info("Worker %s batch of %d: %s", self.owner, len(batch), dict(counts))
+        return len(batch)
+
+    async def _refresh(
+        self, connection: ProviderConnection, provider: Provider | None
+    ) -> RefreshResult:
+        per_provider = self._provider_slots.setdefault(
+            connection.provider_id,
+            asyncio.Semaphore(self.settings.per_provider_concurrency),
+        )
+        async with self._slots, per_provider:
+            started = time.perf_counter()
+            result = await self._service.refresh_claimed(connection, provider)
+            self.stats.record(result, time.perf_counter() - started)
+        if result.outcome not in (RefreshOutcome.REFRESHED, RefreshOutcome.SKIPPED):
+            logger.warning(
+                "Connection %s: %s (%s)",
+                connection.id,
+                result.outcome.value,
+                result.error or "no error code",
+            )
+        return result
+
+    async def _providers(self, batch: list[ProviderConnection]) -> dict[UUID, Provider]:
+        wanted = {connection.provider_id for connection in batch}
+        found: dict[UUID, Provider] = {}
+        async with self._unit_of_work(readonly=True) as work:
+            for provider_id in wanted:
+                provider = await work.providers.get(provider_id)
+                if provider is not None:
+                    found[provider_id] = provider
+        return found
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+    except TimeoutError:
+        return
