@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 import stat
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from linkvault.entrypoints.cli import app
+
+SETTINGS_VARIABLES = (
+    "LINKVAULT_CONFIG",
+    "LINKVAULT_KEYS",
+    "LINKVAULT_KEY_FILE",
+    "LINKVAULT_DATABASE_URL",
+    "LINKVAULT_LOG_LEVEL",
+)
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    folder: Path
+    exit_code: int
+    output: str
 
 
 @pytest.fixture
@@ -19,15 +38,21 @@ def runner() -> CliRunner:
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in (
-        "LINKVAULT_CONFIG",
-        "LINKVAULT_KEYS",
-        "LINKVAULT_KEY_FILE",
-        "LINKVAULT_DATABASE_URL",
-        "LINKVAULT_LOG_LEVEL",
-    ):
+    for name in SETTINGS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """One short demo run (sandbox and two worker processes) for the module."""
+    folder = tmp_path_factory.mktemp("demo-run")
+    arguments = ["demo", "--dir", str(folder), "--users", "5", "--duration", "8"]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in SETTINGS_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        result = CliRunner().invoke(app, arguments)
+    return DemoRun(folder, result.exit_code, result.output)
 
 
 @pytest.fixture
@@ -67,15 +92,65 @@ def test_db_upgrade_reports_revision(configured: Path, runner: CliRunner) -> Non
     assert "revision 0001" in result.output
 
 
-def test_demo_prints_status_table(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(
-        app, ["demo", "--dir", str(tmp_path / "demo"), "--users", "8"]
-    )
+def test_demo_passes_its_checks(demo_run: DemoRun) -> None:
+    output = demo_run.output
+
+    assert demo_run.exit_code == 0, output
+    assert re.search(r"reuse detections at the sandbox\W+0\W+ok", output)
+    assert re.search(r"holding the current refresh token\W+5 of 5\W+ok", output)
+    assert re.search(r"connections still active\W+5 of 5\W+ok", output)
+    assert re.search(r"workers stopped cleanly\W+2 of 2\W+ok", output)
+    assert "Passed:" in output
+
+
+def test_demo_lists_its_log_files(demo_run: DemoRun) -> None:
+    for name in ("demo", "sandbox", "worker-1", "worker-2"):
+        log = demo_run.folder / f"{name}.log"
+        assert f"{name} log: {log}" in demo_run.output
+        assert log.is_file()
+    assert (demo_run.folder / "linkvault.db").is_file()
+
+
+def test_demo_workers_write_stats_files(demo_run: DemoRun) -> None:
+    for name in ("worker-1", "worker-2"):
+        document = json.loads((demo_run.folder / f"{name}.stats.json").read_text())
+        assert document["running"] is False
+        assert isinstance(document["outcomes"], dict)
+        assert set(document["latency_seconds"]) == {"samples", "p50", "p95"}
+
+
+def test_demo_rejects_folder_of_earlier_run(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "linkvault.db").write_bytes(b"")
+
+    result = runner.invoke(app, ["demo", "--dir", str(tmp_path)])
+
+    assert result.exit_code == 1
+    assert "exists from an earlier run" in result.output
+    assert not (tmp_path / "sandbox.log").exists()
+
+
+def test_worker_writes_stats_file_on_exit(configured: Path, runner: CliRunner) -> None:
+    stats_file = configured.parent / "stats.json"
+
+    result = runner.invoke(app, ["worker", "--once", "--stats-file", str(stats_file)])
 
     assert result.exit_code == 0, result.output
-    assert "active" in result.output
-    assert "total" in result.output
-    assert (tmp_path / "demo" / "linkvault.db").is_file()
+    document = json.loads(stats_file.read_text())
+    assert document["running"] is False
+    assert document["outcomes"] == {}
+    assert document["latency_seconds"] == {"samples": 0, "p50": None, "p95": None}
+
+
+def test_worker_rejects_unwritable_stats_file(
+    configured: Path, runner: CliRunner
+) -> None:
+    stats_file = configured.parent / "missing-folder" / "stats.json"
+
+    result = runner.invoke(app, ["worker", "--once", "--stats-file", str(stats_file)])
+
+    assert result.exit_code == 1
+    assert "cannot be written" in result.output
+    assert "WORKER READY" not in result.output
 
 
 def test_no_key_configured_fails_clearly(runner: CliRunner, tmp_path: Path) -> None:
@@ -146,15 +221,17 @@ def test_missing_config_file_rejected(runner: CliRunner) -> None:
     assert "absent.toml does not exist" in result.output
 
 
-def demo_folder(runner: CliRunner, tmp_path: Path) -> Path:
+def demo_folder(demo_run: DemoRun, tmp_path: Path) -> Path:
+    """Copy the module's demo folder, so a test may change its database."""
     folder = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "--dir", str(folder), "--users", "10"])
-    assert result.exit_code == 0, result.output
+    shutil.copytree(demo_run.folder, folder)
     return folder / "linkvault.toml"
 
 
-def test_connections_list_show_delete(runner: CliRunner, tmp_path: Path) -> None:
-    config = demo_folder(runner, tmp_path)
+def test_connections_list_show_delete(
+    demo_run: DemoRun, runner: CliRunner, tmp_path: Path
+) -> None:
+    config = demo_folder(demo_run, tmp_path)
 
     listed = runner.invoke(
         app, ["--config", str(config), "connections", "list", "--status", "active"]
@@ -207,8 +284,10 @@ def test_keys_add_then_list(configured: Path, runner: CliRunner) -> None:
     assert "second" in listed.output
 
 
-def test_keys_rotate_rewraps_and_verifies(runner: CliRunner, tmp_path: Path) -> None:
-    config = demo_folder(runner, tmp_path)
+def test_keys_rotate_rewraps_and_verifies(
+    demo_run: DemoRun, runner: CliRunner, tmp_path: Path
+) -> None:
+    config = demo_folder(demo_run, tmp_path)
 
     result = runner.invoke(
         app, ["--config", str(config), "keys", "rotate", "--new-key"]
@@ -221,8 +300,10 @@ def test_keys_rotate_rewraps_and_verifies(runner: CliRunner, tmp_path: Path) -> 
     assert status.exit_code == 0, status.output
 
 
-def test_status_shows_counts(runner: CliRunner, tmp_path: Path) -> None:
-    config = demo_folder(runner, tmp_path)
+def test_status_shows_counts(
+    demo_run: DemoRun, runner: CliRunner, tmp_path: Path
+) -> None:
+    config = demo_folder(demo_run, tmp_path)
 
     result = runner.invoke(app, ["--config", str(config), "status", "--minutes", "60"])
 

@@ -24,8 +24,8 @@ from uuid import UUID
 
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from linkvault.application.client_secrets import resolve_client_credentials
 
+from linkvault.application.client_secrets import resolve_client_credentials
 from linkvault.application.credentials import (
     open_token_set,
     seal_api_key,

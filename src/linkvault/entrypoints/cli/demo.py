@@ -1,115 +1,77 @@
-"""`linkvault demo`: a first run on SQLite with a fresh key and sample data."""
+"""`linkvault demo`: the sandbox, real connects, several workers, the checks."""
 
 from __future__ import annotations
 
-import tempfile
+import asyncio
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from linkvault.adapters.crypto import EncryptionKey, write_key_file
-from linkvault.adapters.sqlalchemy.migrate import upgrade
-from linkvault.application.credentials import open_api_key, open_token_set
-from linkvault.application.samples import sample_connections, sample_providers
-from linkvault.bootstrap import Services, build
-from linkvault.config import DEFAULT_KEY_FILE_NAME, load_settings, render_config
-from linkvault.domain.events import ConnectionEvent, EventType
-from linkvault.domain.status import ConnectionStatus, CredentialType
-from linkvault.entrypoints.cli._common import configure_logging, console, run
-from linkvault.entrypoints.cli.setup import new_key_id
-from linkvault.entrypoints.cli.status import collect_status, render_status
-from linkvault.ids import new_id
+from linkvault.entrypoints.cli._common import error_console, run
 
-_EVENT_OF_STATUS = {
-    ConnectionStatus.PENDING: EventType.CREATED,
-    ConnectionStatus.ACTIVE: EventType.CONNECTED,
-    ConnectionStatus.FAILED: EventType.CONNECT_FAILED,
-    ConnectionStatus.EXPIRED: EventType.EXPIRED,
-    ConnectionStatus.REVOKED: EventType.REVOKED,
-    ConnectionStatus.DISCONNECTED: EventType.DISCONNECTED,
-}
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
 
 
 def demo(
-    users: Annotated[int, typer.Option(min=1, help="Sample users to create.")] = 25,
+    users: Annotated[
+        int, typer.Option(min=1, help="Users to connect through the sandbox.")
+    ] = 200,
+    duration: Annotated[
+        float, typer.Option(min=1, help="Seconds the workers run.")
+    ] = 60.0,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes to run side by side.")
+    ] = 2,
     directory: Annotated[
         Path | None,
-        typer.Option("--dir", help="Folder to work in (default: a new temporary one)."),
+        typer.Option(
+            "--dir",
+            file_okay=False,
+            help="Folder for the config, key, database and logs (default: a new "
+            "temporary folder). It must not hold a database from an earlier run.",
+        ),
     ] = None,
+    log_level: Annotated[
+        LogLevel,
+        typer.Option(
+            case_sensitive=False,
+            help="Log level of the workers, the sandbox and the demo's own log file.",
+        ),
+    ] = LogLevel.INFO,
 ) -> None:
-    """Set up a throwaway SQLite database and key, store samples, print status."""
-    folder = directory or Path(tempfile.mkdtemp(prefix="linkvault-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "linkvault.toml"
-    key_id = new_key_id()
-    write_key_file(
-        folder / DEFAULT_KEY_FILE_NAME,
-        [EncryptionKey.generate(key_id)],
-        key_id,
-        overwrite=True,
+    """Refresh OAuth tokens of sandbox users from several workers, then check them.
+
+    Starts a local OAuth 2.0 sandbox with 20-second access tokens and connects
+    the users through the authorization code flow. The workers then run under
+    a burst of injected HTTP 500 and 429 responses. Exits with code 1 unless no
+    refresh token was redeemed twice and every stored one is current.
+    """
+    # Imported here because the demo package imports the worker command,
+    # whose package imports this module.
+    from linkvault.entrypoints.demo.run import DemoOptions, run_demo
+
+    options = DemoOptions(
+        folder=directory,
+        users=users,
+        duration=duration,
+        workers=workers,
+        log_level=log_level.value,
     )
-    config.write_text(render_config(None, Path(DEFAULT_KEY_FILE_NAME)))
-    settings = load_settings(config)
-    configure_logging("WARNING")
-    console.print(f"Working in {folder} (config, key file and SQLite database).")
-
-    run(_run_demo(build(settings), users))
-    console.print(
-        f"Explore it: linkvault --config {config} connections list --status active"
-    )
-
-
-async def _run_demo(services: Services, users: int) -> None:
+    # Rich's live view must wrap lines to the terminal width to redraw in
+    # place, which the CLI's shared soft-wrapping console does not do.
+    console = Console(highlight=False)
     try:
-        await upgrade(services.database)
-        stored = await _store_samples(services, users)
-        console.print(
-            f"Stored {stored} connections; every credential is AES-256-GCM "
-            f"encrypted under key {services.keyring.primary_key_id}."
-        )
-        await _check_round_trip(services)
-        render_status(await collect_status(services, 30), 30)
-    finally:
-        await services.close()
-
-
-async def _store_samples(services: Services, users: int) -> int:
-    providers = sample_providers()
-    samples = sample_connections(providers, users, services.keyring, services.clock)
-    async with services.unit_of_work() as work:
-        for provider in providers:
-            await work.providers.save(provider)
-        for sample in samples:
-            connection = sample.connection
-            await work.connections.save(connection)
-            await work.events.append(
-                ConnectionEvent.record(
-                    id=new_id(),
-                    connection=connection,
-                    event_type=_EVENT_OF_STATUS[connection.status],
-                    occurred_at=services.clock.now(),
-                    status_before=None,
-                    reason=connection.status_reason,
-                    actor="demo",
-                )
-            )
-            if sample.access_token and connection.credentials:
-                # The stored bytes must never contain the plaintext token.
-                assert sample.access_token.encode() not in (
-                    connection.credentials.encrypted_data
-                )
-    return len(samples)
-
-
-async def _check_round_trip(services: Services) -> None:
-    async with services.unit_of_work(readonly=True) as work:
-        active = await work.connections.list_connections(status=ConnectionStatus.ACTIVE)
-    for connection in active:
-        credentials = connection.credentials
-        assert credentials is not None
-        if credentials.credential_type is CredentialType.API_KEY:
-            open_api_key(services.keyring, connection)
-        else:
-            open_token_set(services.keyring, connection)
-    console.print(f"Decrypted the credentials of {len(active)} active connections.")
+        summary = run(run_demo(options, console))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        error_console.print("Demo interrupted; the sandbox and workers were stopped.")
+        raise typer.Exit(code=130) from None
+    if not summary.passed:
+        raise typer.Exit(code=1)
