@@ -15,7 +15,7 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --editable .
 	touch $(STAMP)
 
-# First run: a throwaway SQLite database and key, sample connections, a status table.
+# First run: the sandbox, 200 users connected, two workers refreshing for a minute.
 demo: install
 	$(BIN)/linkvault demo
 
