@@ -154,6 +154,28 @@ class RefreshService:
         async with self._unit_of_work() as work:
             return await work.leases.release_all(self.owner)
 
+    async def renew_lease(self, connection_id: UUID) -> ProviderConnection | None:
+        """Extend this owner's lease before a refresh that starts late.
+
+        Returns the current row, or None when the refresh must not run:
+        another owner holds the lease, or took it after this owner's lease
+        expired and has already refreshed the connection (it is no longer due).
+        """
+        now = self._clock.now()
+        async with self._unit_of_work() as work:
+            current = await work.leases.claim(
+                connection_id,
+                owner=self.owner,
+                now=now,
+                lease_for=self.settings.lease_for,
+            )
+            if current is None:
+                return None
+            if current.next_refresh_at is None or current.next_refresh_at > now:
+                await work.leases.release(connection_id, self.owner)
+                return None
+        return current
+
     async def refresh_claimed(
         self, connection: ProviderConnection, provider: Provider | None = None
     ) -> RefreshResult:
@@ -500,14 +522,7 @@ class RefreshService:
 
             claimed = await self._claim_one(connection_id)
             if claimed is not None:
-                result = await self.refresh_claimed(claimed)
-                if result.outcome is not RefreshOutcome.REFRESHED:
-                    raise RefreshError(
-                        f"Connection {connection_id} could not be refreshed "
-                        f"({result.outcome.value}: {result.error}); see its events."
-                    )
-                fresh = await self._read_active(connection_id)
-                return open_token_set(self._cipher, fresh).access_token
+                return await self._serve_claimed(claimed, rejected)
 
             if loop.time() >= give_up:
                 if self._still_valid(tokens):
@@ -518,6 +533,28 @@ class RefreshService:
                     f"{self.settings.wait_for_holder.total_seconds():g} s; retry."
                 )
             await asyncio.sleep(self.settings.poll_interval.total_seconds())
+
+    async def _serve_claimed(
+        self, claimed: ProviderConnection, rejected: str | None
+    ) -> str:
+        # The previous lease holder may have refreshed and released between
+        # our read and our claim (the claim waited for its row lock). The
+        # claimed row is current, so it is checked again before redeeming a
+        # refresh token that was just rotated.
+        if claimed.status is ConnectionStatus.ACTIVE:
+            tokens = open_token_set(self._cipher, claimed)
+            if self._usable(tokens, rejected):
+                await self._release(claimed.id)
+                return tokens.access_token
+
+        result = await self.refresh_claimed(claimed)
+        if result.outcome is not RefreshOutcome.REFRESHED:
+            raise RefreshError(
+                f"Connection {claimed.id} could not be refreshed "
+                f"({result.outcome.value}: {result.error}); see its events."
+            )
+        fresh = await self._read_active(claimed.id)
+        return open_token_set(self._cipher, fresh).access_token
 
     def _usable(self, tokens: TokenSet, rejected: str | None) -> bool:
         if rejected is not None and rejected == token_fingerprint(tokens.access_token):

@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 
 # Latency samples kept for percentiles; older ones are dropped.
 MAX_LATENCY_SAMPLES = 100_000
+# A refresh that starts later than this share of the lease after its batch was
+# claimed renews the lease first. So every provider call starts with at least
+# 90% of a lease ahead of it, however long it waited for a slot.
+RENEW_AFTER_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +78,10 @@ class RefreshWorker:
 
     Each batch is claimed under a lease, refreshed with bounded concurrency
     (overall and per provider), and its leases are released as each refresh
-    finishes. Stopping lets in-flight refreshes finish, then releases every
-    lease this worker still holds.
+    finishes. A refresh that waited long for a slot renews its lease first and
+    is skipped if another worker took the connection over. Stopping lets
+    in-flight refreshes finish, starts no new ones, then releases every lease
+    this worker still holds.
     """
 
     def __init__(
@@ -90,6 +96,8 @@ class RefreshWorker:
         self.stats = WorkerStats()
         self._slots = asyncio.Semaphore(self.settings.concurrency)
         self._provider_slots: dict[UUID, asyncio.Semaphore] = {}
+        # The event passed to `run`; queued refreshes do not start once set.
+        self._stopping = asyncio.Event()
 
     @property
     def owner(self) -> str:
@@ -98,6 +106,7 @@ class RefreshWorker:
     async def run(self, stop: asyncio.Event) -> WorkerStats:
         """Refresh due connections until `stop` is set."""
         logger.info("Worker %s started: %s", self.owner, self.settings)
+        self._stopping = stop
         try:
             while not stop.is_set():
                 processed = await self.run_batch()
@@ -114,11 +123,13 @@ class RefreshWorker:
             )
         return self.stats
 
-    async def run_once(self) -> WorkerStats:
-        """Process everything due now, then return."""
+    async def run_once(self, stop: asyncio.Event | None = None) -> WorkerStats:
+        """Process everything due now, then return; `stop` ends the pass early."""
         logger.info("Worker %s started for one pass", self.owner)
+        if stop is not None:
+            self._stopping = stop
         try:
-            while await self.run_batch():
+            while not self._stopping.is_set() and await self.run_batch():
                 pass
         finally:
             await self._service.release_all()
@@ -129,29 +140,48 @@ class RefreshWorker:
 
     async def run_batch(self) -> int:
         """Claim and refresh one batch; returns how many were claimed."""
+        claimed_at = time.monotonic()
         batch = await self._service.claim_due(self.settings.batch_size)
         if not batch:
             return 0
         providers = await self._providers(batch)
         results = await asyncio.gather(
-            *(self._refresh(c, providers.get(c.provider_id)) for c in batch)
+            *(self._refresh(c, providers.get(c.provider_id), claimed_at) for c in batch)
         )
 
         self.stats.batches += 1
-        counts = Counter(result.outcome.value for result in results)
-        logger.info("Worker %s batch of %d: %s", self.owner, len(batch), dict(counts))
+        done = [result for result in results if result is not None]
+        counts = Counter(result.outcome.value for result in done)
+        not_started = len(batch) - len(done)
+        logger.info(
+            "Worker %s batch of %d: %s (%d not started)",
+            self.owner,
+            len(batch),
+            dict(counts),
+            not_started,
+        )
         return len(batch)
 
     async def _refresh(
-        self, connection: ProviderConnection, provider: Provider | None
-    ) -> RefreshResult:
+        self,
+        connection: ProviderConnection,
+        provider: Provider | None,
+        claimed_at: float,
+    ) -> RefreshResult | None:
+        """Refresh one claimed connection; None if it was not started."""
         per_provider = self._provider_slots.setdefault(
             connection.provider_id,
             asyncio.Semaphore(self.settings.per_provider_concurrency),
         )
         async with self._slots, per_provider:
+            if self._stopping.is_set():
+                # Its lease is released with the others when `run` ends.
+                return None
+            current = await self._lease_still_held(connection, claimed_at)
+            if current is None:
+                return None
             started = time.perf_counter()
-            result = await self._service.refresh_claimed(connection, provider)
+            result = await self._service.refresh_claimed(current, provider)
             self.stats.record(result, time.perf_counter() - started)
         if result.outcome not in (RefreshOutcome.REFRESHED, RefreshOutcome.SKIPPED):
             logger.warning(
@@ -161,6 +191,23 @@ class RefreshWorker:
                 result.error or "no error code",
             )
         return result
+
+    async def _lease_still_held(
+        self, connection: ProviderConnection, claimed_at: float
+    ) -> ProviderConnection | None:
+        # Without a renewal, a lease that expired while the refresh waited for
+        # a slot lets another worker redeem the same refresh token.
+        lease_for = self._service.settings.lease_for.total_seconds()
+        if time.monotonic() - claimed_at <= lease_for * RENEW_AFTER_SHARE:
+            return connection
+        current = await self._service.renew_lease(connection.id)
+        if current is None:
+            logger.info(
+                "Connection %s was taken over by another worker while it waited "
+                "for a slot; skipped",
+                connection.id,
+            )
+        return current
 
     async def _providers(self, batch: list[ProviderConnection]) -> dict[UUID, Provider]:
         wanted = {connection.provider_id for connection in batch}

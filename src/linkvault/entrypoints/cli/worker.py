@@ -82,15 +82,17 @@ def worker(
         service = services.refresh_service(settings=refresh)
         loop = RefreshWorker(service, services.unit_of_work, settings)
         await services.database.check()
+        # Handlers go in before the ready line, so a SIGTERM right after it
+        # still stops cleanly and releases the leases.
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            running.add_signal_handler(signum, stop.set)
+
         async with publishing_stats(stats_file, loop):
             print(f"{READY_PREFIX} {service.owner}", flush=True)
             if once:
-                return await loop.run_once()
-
-            stop = asyncio.Event()
-            running = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                running.add_signal_handler(signum, stop.set)
+                return await loop.run_once(stop)
             return await loop.run(stop)
 
     stats = with_services(ctx, body)
