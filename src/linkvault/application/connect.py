@@ -75,7 +75,7 @@ RECONNECTABLE = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class AuthorizationRequest:
-    """Where to send the user; the URL carries the `state` value."""
+    """The authorisation URL to send the user to; it contains the `state` value."""
 
     connection_id: UUID
     url: str

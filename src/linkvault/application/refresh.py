@@ -61,7 +61,7 @@ class RefreshError(LinkvaultError):
 
 
 class RefreshOutcome(StrEnum):
-    """What one refresh attempt did."""
+    """Result of one refresh attempt."""
 
     REFRESHED = "refreshed"
     # Another worker or process rotated the token first; nothing to do.
@@ -365,7 +365,7 @@ class RefreshService:
                 {"error": failure.error, "provider_paused": True},
             )
         logger.error(
-            "Provider %s answered %s for connection %s: its client settings are "
+            "Provider %s returned %s for connection %s: its client settings are "
             "wrong, so it is PAUSED and none of its connections will refresh. Fix "
             "the client id or secret, then run `linkvault providers resume %s`.",
             provider.slug,

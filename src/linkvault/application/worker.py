@@ -74,7 +74,7 @@ class WorkerStats:
 
 
 class RefreshWorker:
-    """Keeps due connections refreshed until told to stop.
+    """Keeps due connections refreshed until stopped.
 
     Each batch is claimed under a lease, refreshed with bounded concurrency
     (overall and per provider), and its leases are released as each refresh

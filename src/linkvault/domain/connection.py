@@ -158,7 +158,7 @@ class ProviderConnection:
         self.next_refresh_at = None
 
     def mark_revoked(self, now: datetime, reason: str) -> None:
-        """Record that the provider says the grant was revoked."""
+        """Record that the provider reported the grant as revoked."""
         self._move(ConnectionStatus.REVOKED, now, reason=reason)
         self.next_refresh_at = None
 

@@ -16,7 +16,7 @@ from linkvault.domain.timeutil import optional_aware
 class ProviderCredentials:
     """Encrypted credentials of one connection.
 
-    The domain never holds plaintext: `encrypted_data` is a keyring blob bound to
+    The domain never handles plaintext: `encrypted_data` is a keyring blob bound to
     its connection, so the repr shows only its length.
     """
 

@@ -27,7 +27,7 @@ class LinkvaultError(Exception):
 
 
 class ConfigurationError(LinkvaultError):
-    """Settings are missing or invalid; the message says which and how to fix it."""
+    """Settings are missing or invalid; the message names them and the fix."""
 
 
 class KeyConfigurationError(ConfigurationError):

@@ -13,7 +13,7 @@ from linkvault.domain.timeutil import require_aware
 
 
 class EventType(StrEnum):
-    """What happened to a connection."""
+    """Kind of change recorded in a connection's history."""
 
     CREATED = "created"
     CONNECTED = "connected"

@@ -17,7 +17,7 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class TokenEndpointAuth(StrEnum):
-    """How the client authenticates at the token endpoint (RFC 6749 section 2.3)."""
+    """Client authentication method at the token endpoint (RFC 6749 section 2.3)."""
 
     CLIENT_SECRET_BASIC = "client_secret_basic"
     CLIENT_SECRET_POST = "client_secret_post"

@@ -8,7 +8,7 @@ from linkvault.domain.errors import InvalidTransitionError
 
 
 class ConnectionStatus(StrEnum):
-    """Where a connection is in its lifecycle."""
+    """Lifecycle state of a connection."""
 
     PENDING = "pending"
     ACTIVE = "active"

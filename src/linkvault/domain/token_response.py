@@ -97,7 +97,7 @@ _EPOCH_MILLISECONDS_FROM = 100_000_000_000
 
 
 class RefreshTokenClock(StrEnum):
-    """How a provider's refresh token ages."""
+    """Rule by which a provider's refresh token expires."""
 
     # Fixed from the interactive authorisation (Schwab: 7 days, not extended).
     FIXED = "fixed"

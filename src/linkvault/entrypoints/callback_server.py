@@ -2,7 +2,7 @@
 
 Native apps receive the authorization response on a loopback redirect URI
 with a port chosen at run time (RFC 8252 section 7.3). The server binds
-127.0.0.1 only, answers the first request to its path, and hands the query
+127.0.0.1 only, serves the first request to its path, and hands the query
 parameters to the waiting coroutine. Its request log is silenced because the
 query string carries the authorization code.
 """

@@ -135,7 +135,7 @@ class SqlAlchemyLeaseRepository:
     ) -> int:
         """Count other active connections of a provider refreshed since `since`.
 
-        A provider that answers `invalid_client` for one connection while
+        A provider that returns `invalid_client` for one connection while
         others keep refreshing has a problem with that connection's grant,
         not with the client (Schwab does this for a dead 7-day token).
         """

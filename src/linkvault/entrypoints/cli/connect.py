@@ -26,7 +26,7 @@ from linkvault.entrypoints.cli._common import console, parse_uuid, with_services
 
 
 class UserAgentMode(StrEnum):
-    """How the user reaches the provider's authorisation page."""
+    """Way the user reaches the provider's authorisation page."""
 
     PRINT = "print"
     OPEN = "open"
@@ -34,7 +34,7 @@ class UserAgentMode(StrEnum):
 
 
 class _Options:
-    """How the CLI drives the user's part of the flow."""
+    """Settings for the user's part of the flow, as the CLI drives it."""
 
     def __init__(
         self, port: int, timeout: float, login_hint: str | None, mode: UserAgentMode
