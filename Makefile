@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format lock clean
+.PHONY: install demo test test-fast lint format bench bench-large lock clean
 
 install: $(STAMP)
 
@@ -27,13 +27,24 @@ test-fast: install
 	$(BIN)/pytest tests/unit
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/mypy bench
+
+# Repository, bulk import and encryption at 100,000 connections, beside the raw
+# drivers; writes bench/results/*.json. See BENCHMARKS.md.
+bench: install
+	$(BIN)/python -m bench.run --size 100000 --backends sqlite,postgres
+
+# The same at 100,000 and 1,000,000 connections, to check the scans stay flat.
+bench-large: install
+	$(BIN)/python -m bench.run --sizes 100000,1000000 --backends sqlite,postgres \
+		--out bench/results/bench-scaling.json
 
 format: install
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 # Re-pin every dependency after changing pyproject.toml.
 lock: install

@@ -26,23 +26,28 @@ class UTCDateTime(TypeDecorator[datetime]):
     ) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(
-                f"Naive datetime {value.isoformat()} cannot be stored; "
-                "pass an aware datetime such as datetime.now(UTC)."
-            )
-        utc = value.astimezone(UTC)
+        if value.tzinfo is not UTC:
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(
+                    f"Naive datetime {value.isoformat()} cannot be stored; "
+                    "pass an aware datetime such as datetime.now(UTC)."
+                )
+            value = value.astimezone(UTC)
         if dialect.name == "sqlite":
-            return utc.replace(tzinfo=None)
-        return utc
+            return value.replace(tzinfo=None)
+        return value
 
     def process_result_value(
         self, value: Any | None, dialect: Dialect
     ) -> datetime | None:
+        # asyncpg returns UTC values (the session time zone is UTC) and SQLite
+        # naive ones, so both return without a conversion.
         if value is None:
             return None
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
+        if value.tzinfo is UTC:
+            return value
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
