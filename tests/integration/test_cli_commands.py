@@ -128,3 +128,28 @@ def test_worker_without_key(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "No encryption key is configured" in result.output
+
+
+def test_db_upgrade_unreachable_database() -> None:
+    url = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
+
+    result = CliRunner().invoke(app, ["--database-url", url, "db", "upgrade"])
+
+    assert result.exit_code == 1
+    assert "unavailable" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_keys_add_without_key_file(tmp_path: Path) -> None:
+    (tmp_path / "linkvault.toml").write_text('log_level = "INFO"\n')
+
+    result = CliRunner().invoke(app, ["keys", "add"])
+
+    assert result.exit_code == 1
+    assert "No key file is configured" in result.output
+
+
+def test_demo_rejects_bad_user_count() -> None:
+    result = CliRunner().invoke(app, ["demo", "--users", "0"])
+
+    assert result.exit_code == 2
