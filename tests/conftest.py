@@ -122,5 +122,15 @@ async def database(backend_database: Database) -> Database:
 
 
 @pytest.fixture
+def cli_workspace(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty working folder with no LINKVAULT_* variable leaking in."""
+    for name in list(os.environ):
+        if name.startswith("LINKVAULT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 1, 9, 30, tzinfo=UTC))

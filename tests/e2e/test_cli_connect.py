@@ -26,11 +26,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def configured(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxHandle
+    cli_workspace: Path, monkeypatch: pytest.MonkeyPatch, sandbox: SandboxHandle
 ) -> Path:
-    for name in ("LINKVAULT_CONFIG", "LINKVAULT_KEYS", "LINKVAULT_KEY_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+    tmp_path = cli_workspace
     monkeypatch.setenv("SANDBOX_CLIENT_SECRET", "sandbox-secret")
     runner = CliRunner()
     assert runner.invoke(app, ["init"]).exit_code == 0

@@ -36,10 +36,8 @@ KILL_AFTER_LINES = 8
 
 
 @pytest.fixture
-def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("LINKVAULT_CONFIG", "LINKVAULT_KEYS", "LINKVAULT_KEY_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+def config(cli_workspace: Path) -> Path:
+    tmp_path = cli_workspace
     runner = CliRunner()
     assert runner.invoke(app, ["init"]).exit_code == 0
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0

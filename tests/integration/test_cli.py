@@ -37,10 +37,8 @@ def runner() -> CliRunner:
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in SETTINGS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+def clean_environment(cli_workspace: Path) -> None:
+    """Run every test in its own folder without LINKVAULT_* variables."""
 
 
 @pytest.fixture(scope="module")

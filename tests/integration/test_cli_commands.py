@@ -16,15 +16,8 @@ from linkvault.entrypoints.cli import app
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in (
-        "LINKVAULT_CONFIG",
-        "LINKVAULT_KEYS",
-        "LINKVAULT_KEY_FILE",
-        "LINKVAULT_DATABASE_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+def clean_environment(cli_workspace: Path) -> None:
+    """Run every test in its own folder without LINKVAULT_* variables."""
 
 
 @pytest.fixture

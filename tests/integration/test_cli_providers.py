@@ -39,17 +39,9 @@ def runner() -> CliRunner:
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in (
-        "LINKVAULT_CONFIG",
-        "LINKVAULT_KEYS",
-        "LINKVAULT_KEY_FILE",
-        "LINKVAULT_DATABASE_URL",
-        "LINKVAULT_LOG_LEVEL",
-        "ACME_CLIENT_SECRET",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
+def clean_environment(cli_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test in its own folder without settings or secrets leaking in."""
+    monkeypatch.delenv("ACME_CLIENT_SECRET", raising=False)
 
 
 @pytest.fixture
