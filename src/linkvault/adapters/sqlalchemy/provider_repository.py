@@ -75,6 +75,10 @@ class SqlAlchemyProviderRepository:
         return None if row is None else row_to_provider(row)
 
 
+# Built once: the refresh worker appends an event per refresh.
+_INSERT_EVENT = sa.insert(connection_events)
+
+
 class SqlAlchemyEventLog:
     """Append-only `connection_events`; never commits."""
 
@@ -82,9 +86,7 @@ class SqlAlchemyEventLog:
         self._session = session
 
     async def append(self, event: ConnectionEvent) -> None:
-        await self._session.execute(
-            sa.insert(connection_events).values(**event_to_row(event))
-        )
+        await self._session.execute(_INSERT_EVENT, event_to_row(event))
 
     async def list_for_connection(
         self, connection_id: UUID, *, limit: int = 100
