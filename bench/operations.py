@@ -3,25 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bench.dataset import ConnectionFactory, RowKey
 from bench.measure import Side
-from bench.raw import RawDriver, insert_values, update_values
+from bench.raw import RawDriver, claim_due_values, insert_values, update_values
 from linkvault.adapters.clock import FakeClock
 from linkvault.adapters.sqlalchemy.bulk import bulk_import
 from linkvault.adapters.sqlalchemy.connection_repository import (
     SqlAlchemyConnectionRepository,
 )
 from linkvault.adapters.sqlalchemy.database import Database
+from linkvault.adapters.sqlalchemy.leases import SqlAlchemyLeaseRepository
 from linkvault.adapters.sqlalchemy.mapping import connection_to_row
+from linkvault.adapters.sqlalchemy.tables import ACTIVE_PREDICATE, provider_connections
 from linkvault.domain import ConnectionStatus, ProviderConnection
 
 EXPIRING_MINUTES = 30
 EXPIRING_LIMIT = 1000
+CLAIM_LIMIT = 100
+CLAIM_OWNER = "bench-worker"
+CLAIM_LEASE = timedelta(minutes=5)
 
 Repository = SqlAlchemyConnectionRepository
 LibraryRead = Callable[[Repository, RowKey], Awaitable[object]]
@@ -55,9 +63,10 @@ class Context:
 class Operation:
     """One benchmarked operation.
 
-    `rows` is the number of connections one call inserts (bulk import only),
-    `check` compares the ids both sides return before timing starts, and
-    `cleanup` removes what the writes added.
+    `rows` is the number of connections one call inserts (bulk import only).
+    `check` compares the ids both sides return before timing starts.
+    `cleanup` removes what the writes added or releases what the claim leased.
+    `details` are facts about the input, copied into the results.
     """
 
     name: str
@@ -68,6 +77,7 @@ class Operation:
     rows: int | None = None
     check: Callable[[], Awaitable[None]] | None = None
     cleanup: Callable[[], Awaitable[None]] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def read_operations(context: Context) -> list[Operation]:
@@ -175,6 +185,132 @@ def _ids(result: object) -> list[UUID]:
         return [result.id]
     assert isinstance(result, list)
     return [connection.id for connection in result]
+
+
+async def claim_operation(context: Context) -> Operation:
+    """Return the claim of a batch of due connections, as a refresh worker runs it.
+
+    Every call starts from the loaded state: the untimed `prepare` of each
+    side releases what the previous call leased, so each call claims the same
+    `CLAIM_LIMIT` most urgent connections.
+    """
+    now, due = await _claim_now(context)
+    driver = context.driver
+    postgresql = context.database.dialect_name == "postgresql"
+    values = claim_due_values(
+        CLAIM_OWNER, now, CLAIM_LEASE, CLAIM_LIMIT, postgresql=postgresql
+    )
+    params = driver.convert(values)
+    leases = _Leases(driver)
+
+    async def library_input(index: int) -> None:
+        await leases.release()
+
+    async def library(_: None) -> list[ProviderConnection]:
+        async with context.database.session() as session:
+            claimed = await SqlAlchemyLeaseRepository(session).claim_due(
+                owner=CLAIM_OWNER, now=now, lease_for=CLAIM_LEASE, limit=CLAIM_LIMIT
+            )
+        leases.rows = claimed
+        return claimed
+
+    async def raw_input(index: int) -> tuple[Any, ...]:
+        await leases.release()
+        return params
+
+    async def raw(arguments: tuple[Any, ...]) -> list[Any]:
+        rows = await driver.write(driver.statements.claim_due, arguments)
+        leases.rows = rows
+        return rows
+
+    async def check() -> None:
+        await leases.release()
+        found = sorted(_ids(await library(None)))
+        await leases.release()
+        expected = sorted(UUID(str(row[0])) for row in await raw(params))
+        await leases.release()
+        if found != expected:
+            raise AssertionError(
+                f"claim_due_batch: the library claimed {len(found)} connections "
+                f"and the raw driver {len(expected)}, not the same ones; the "
+                "baseline SQL no longer matches `claim_due_statement`."
+            )
+
+    return Operation(
+        "claim_due_batch",
+        Side(library_input, library),
+        Side(raw_input, raw),
+        context.counts.scans,
+        context.counts.warmup,
+        check=check,
+        cleanup=leases.release,
+        details={"now": now.isoformat(), "due": due, "limit": CLAIM_LIMIT},
+    )
+
+
+class _Leases:
+    """Rows that the last claim leased, which `release` frees outside the timer."""
+
+    def __init__(self, driver: RawDriver) -> None:
+        self._driver = driver
+        self.rows: Sequence[Any] = ()
+
+    async def release(self) -> None:
+        if not self.rows:
+            return
+        ids = [
+            row.id if isinstance(row, ProviderConnection) else UUID(str(row[0]))
+            for row in self.rows
+        ]
+        self.rows = ()
+        await self._driver.release(ids)
+        if len(ids) != CLAIM_LIMIT:
+            raise AssertionError(
+                f"claim_due_batch: a call claimed {len(ids)} connections instead "
+                f"of {CLAIM_LIMIT}; a release did not restore the due rows."
+            )
+
+
+async def _claim_now(context: Context) -> tuple[datetime, int]:
+    """Return the claim's `now` and how many connections are due by then.
+
+    The claim's `now` is the dataset's now. Datasets below a few thousand rows
+    have fewer than `CLAIM_LIMIT` connections due then, so for them it moves
+    to the time at which the `CLAIM_LIMIT`-th connection comes due.
+    """
+    table = provider_connections
+    due_at = table.c.next_refresh_at
+    active = sa.text(ACTIVE_PREDICATE)
+    now = context.clock.now()
+    async with context.database.session(readonly=True) as session:
+        due = await _count_due(session, now)
+        if due < CLAIM_LIMIT:
+            later = await session.scalar(
+                sa.select(due_at)
+                .where(active, due_at.is_not(None))
+                .order_by(due_at)
+                .offset(CLAIM_LIMIT - 1)
+                .limit(1)
+            )
+            if later is None:
+                raise ValueError(
+                    f"Fewer than {CLAIM_LIMIT} active connections have a "
+                    "refresh scheduled, so a claim cannot take a full batch; "
+                    "use a larger --size."
+                )
+            now = later
+            due = await _count_due(session, now)
+    return now, due
+
+
+async def _count_due(session: AsyncSession, now: datetime) -> int:
+    table = provider_connections
+    statement = (
+        sa.select(sa.func.count())
+        .select_from(table)
+        .where(sa.text(ACTIVE_PREDICATE), table.c.next_refresh_at <= now)
+    )
+    return int((await session.execute(statement)).scalar_one())
 
 
 async def write_operations(context: Context) -> list[Operation]:

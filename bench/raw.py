@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
@@ -25,9 +25,10 @@ import aiosqlite
 import asyncpg  # type: ignore[import-untyped]
 
 from linkvault.adapters.sqlalchemy.database import SQLITE_BUSY_TIMEOUT_MS
-from linkvault.adapters.sqlalchemy.tables import provider_connections
+from linkvault.adapters.sqlalchemy.tables import provider_connections, providers
 
 TABLE = provider_connections.name
+PROVIDERS = providers.name
 LEASE_COLUMNS = ("lease_owner", "lease_expires_at")
 # Every column the repository reads, in table order.
 COLUMNS = tuple(c.name for c in provider_connections.c if c.name not in LEASE_COLUMNS)
@@ -37,6 +38,8 @@ UNCHANGED_ON_UPDATE = ("id", "created_at")
 UPDATE_COLUMNS = tuple(c for c in WRITE_COLUMNS if c not in UNCHANGED_ON_UPDATE)
 # The order of `find_by_user_id` and the other per-user lists.
 USER_ORDER = "ORDER BY created_at, id"
+# The order in which `claim_due` takes due connections, most urgent first.
+DUE_ORDER = "ORDER BY next_refresh_at, id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +51,19 @@ class Statements:
     find_by_user_and_provider: str
     find_active_by_user: str
     find_expiring_soon: str
+    claim_due: str
     update: str
     insert: str
 
 
-def build_statements(mark: Callable[[int], str]) -> Statements:
-    """Write the statements with `mark(n)` as the n-th placeholder (from 1)."""
+def build_statements(
+    mark: Callable[[int], str], *, postgresql: bool = False
+) -> Statements:
+    """Write the statements with `mark(n)` as the n-th placeholder (from 1).
+
+    With `postgresql`, the claim locks the due rows with FOR UPDATE SKIP
+    LOCKED. SQLite has no row locks, so its claim has no locking clause.
+    """
     select = f"SELECT {', '.join(COLUMNS)} FROM {TABLE}"
     return Statements(
         find_by_id=f"{select} WHERE id = {mark(1)}",
@@ -70,8 +80,29 @@ def build_statements(mark: Callable[[int], str]) -> Statements:
             f"AND credentials_expires_at <= {mark(1)} "
             f"ORDER BY credentials_expires_at, id LIMIT {mark(2)}"
         ),
+        claim_due=_claim_due(mark, postgresql=postgresql),
         update=_update(mark),
         insert=_insert(mark),
+    )
+
+
+def _claim_due(mark: Callable[[int], str], *, postgresql: bool) -> str:
+    if postgresql:
+        limit = f"LIMIT {mark(5)} FOR UPDATE SKIP LOCKED"
+    else:
+        # SQLAlchemy's SQLite compiler always follows LIMIT with OFFSET.
+        limit = f"LIMIT {mark(5)} OFFSET {mark(6)}"
+    due = (
+        f"SELECT id FROM {TABLE} WHERE status = 'active' "
+        f"AND next_refresh_at <= {mark(3)} "
+        f"AND (lease_expires_at IS NULL OR lease_expires_at <= {mark(4)}) "
+        f"AND provider_id NOT IN (SELECT id FROM {PROVIDERS} "
+        "WHERE paused_at IS NOT NULL) "
+        f"{DUE_ORDER} {limit}"
+    )
+    return (
+        f"UPDATE {TABLE} SET lease_owner = {mark(1)}, lease_expires_at = {mark(2)} "
+        f"WHERE id IN ({due}) RETURNING {', '.join(COLUMNS)}"
     )
 
 
@@ -104,6 +135,14 @@ def insert_values(row: dict[str, Any]) -> list[Any]:
     return [row[name] for name in WRITE_COLUMNS] + [1]
 
 
+def claim_due_values(
+    owner: str, now: datetime, lease_for: timedelta, limit: int, *, postgresql: bool
+) -> list[Any]:
+    """Return the parameters of `Statements.claim_due`, as `claim_due` binds them."""
+    values: list[Any] = [owner, now + lease_for, now, now, limit]
+    return values if postgresql else [*values, 0]
+
+
 class RawDriver(Protocol):
     """A raw driver connection that runs the baseline statements."""
 
@@ -123,6 +162,10 @@ class RawDriver(Protocol):
 
     async def delete(self, ids: Sequence[UUID]) -> None: ...
 
+    async def release(self, ids: Sequence[UUID]) -> None:
+        """Clear the lease columns of the connections `ids`."""
+        ...
+
     async def analyze(self) -> None: ...
 
     async def explain(self, sql: str, params: Sequence[Any]) -> list[str]: ...
@@ -133,7 +176,7 @@ class RawDriver(Protocol):
 class PostgresDriver:
     """asyncpg on its own connection, with the engine's session settings."""
 
-    statements = build_statements(lambda n: f"${n}")
+    statements = build_statements(lambda n: f"${n}", postgresql=True)
 
     def __init__(self, connection: Any) -> None:
         self._connection = connection
@@ -166,22 +209,36 @@ class PostgresDriver:
         sql = f"DELETE FROM {TABLE} WHERE id = ANY($1::uuid[])"
         await self._connection.execute(sql, list(ids))
 
+    async def release(self, ids: Sequence[UUID]) -> None:
+        sql = (
+            f"UPDATE {TABLE} SET lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = ANY($1::uuid[])"
+        )
+        await self._connection.execute(sql, list(ids))
+
     async def analyze(self) -> None:
         # VACUUM also sets the visibility map, so autovacuum has nothing left
         # to do on the freshly loaded table while the timings run.
         await self._connection.execute(f"VACUUM (ANALYZE) {TABLE}")
 
     async def explain(self, sql: str, params: Sequence[Any]) -> list[str]:
-        """Return EXPLAIN ANALYZE of the generic plan of `sql`."""
+        """Return EXPLAIN ANALYZE of the generic plan of `sql`.
+
+        EXPLAIN ANALYZE runs the statement, so it runs in a transaction that
+        is rolled back, and explaining the claim leases no rows.
+        """
         connection = self._connection
         literals = ", ".join(_pg_literal(value) for value in params)
         await connection.execute("SET plan_cache_mode = force_generic_plan")
         await connection.execute(f"PREPARE lv_bench_plan AS {sql}")
+        transaction = connection.transaction()
+        await transaction.start()
         try:
             rows = await connection.fetch(
                 f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE lv_bench_plan({literals})"
             )
         finally:
+            await transaction.rollback()
             await connection.execute("DEALLOCATE lv_bench_plan")
             await connection.execute("RESET plan_cache_mode")
         return [row[0] for row in rows]
@@ -247,6 +304,15 @@ class SqliteDriver:
 
     async def delete(self, ids: Sequence[UUID]) -> None:
         sql = f"DELETE FROM {TABLE} WHERE id = ?"
+        await self._connection.execute_fetchall("BEGIN IMMEDIATE")
+        await self._connection.executemany(sql, [(i.hex,) for i in ids])
+        await self._connection.commit()
+
+    async def release(self, ids: Sequence[UUID]) -> None:
+        sql = (
+            f"UPDATE {TABLE} SET lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = ?"
+        )
         await self._connection.execute_fetchall("BEGIN IMMEDIATE")
         await self._connection.executemany(sql, [(i.hex,) for i in ids])
         await self._connection.commit()

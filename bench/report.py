@@ -11,11 +11,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# Display names of the backends, in the column order of the targets table.
+_BACKENDS = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
+
 
 def render(document: dict[str, Any]) -> str:
     """Return the environment, timings, scaling, encryption and target tables."""
     parts = [_environment(document["environment"])]
-    parts += [_run(run) for run in document["runs"]]
+    parts += [_run(run) for run in sorted(document["runs"], key=_backend_then_size)]
     if document["scaling"]:
         parts.append(_scaling(document["scaling"]))
     parts.append(_encryption(document["encryption"]))
@@ -54,10 +57,14 @@ def _environment(environment: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _backend_then_size(run: dict[str, Any]) -> tuple[int, int]:
+    return list(_BACKENDS).index(run["backend"]), run["size"]
+
+
 def _run(run: dict[str, Any]) -> str:
     lines = [
-        f"{run['backend']}, {run['size']:,} rows "
-        f"(loaded with `bulk_import` in {run['load_seconds']:.1f} s):",
+        f"{_BACKENDS[run['backend']]}, {run['size']:,} rows "
+        f"(loaded in {run['load_seconds']:.1f} s):",
         "",
         "| operation | library median | library p95 | raw median | raw p95 | ratio |",
         "|---|---:|---:|---:|---:|---:|",
@@ -69,8 +76,8 @@ def _run(run: dict[str, Any]) -> str:
             rate = library["connections_per_second"]
             raw_rate = raw["connections_per_second"]
             label = (
-                f"{name} ({result['rows']:,} rows: {rate:,.0f}/s, "
-                f"raw {raw_rate:,.0f}/s)"
+                f"{name}, {result['rows']:,} rows: {rate:,.0f}/s "
+                f"(raw {raw_rate:,.0f}/s)"
             )
         lines.append(
             f"| {label} | {_ms(library['median_ms'])} | {_ms(library['p95_ms'])} "
@@ -84,20 +91,25 @@ def _ms(value: float) -> str:
     return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
 
 
-def _scaling(scaling: dict[str, Any]) -> str:
+def _scaling(scaling: Sequence[dict[str, Any]]) -> str:
+    first = scaling[0]
     lines = [
-        "| backend | find_expiring_soon at smallest | at largest | growth "
-        "| raw growth |",
-        "|---|---:|---:|---:|---:|",
+        f"| database | operation | {first['smallest_size']:,} rows "
+        f"| {first['largest_size']:,} rows | growth | raw growth |",
+        "|---|---|---:|---:|---:|---:|",
     ]
-    for backend, growth in scaling.items():
+    for growth in sorted(scaling, key=_backend_then_operation):
         lines.append(
-            f"| {backend} | {_ms(growth['smallest_median_ms'])} "
-            f"({growth['smallest_size']:,} rows) "
-            f"| {_ms(growth['largest_median_ms'])} ({growth['largest_size']:,} rows) "
+            f"| {_BACKENDS[growth['backend']]} | {growth['operation']} "
+            f"| {_ms(growth['smallest_median_ms'])} "
+            f"| {_ms(growth['largest_median_ms'])} "
             f"| {growth['growth']:.2f} | {growth['raw_growth']:.2f} |"
         )
     return "\n".join(lines)
+
+
+def _backend_then_operation(growth: dict[str, Any]) -> tuple[int, str]:
+    return list(_BACKENDS).index(growth["backend"]), growth["operation"]
 
 
 def _encryption(encryption: dict[str, Any]) -> str:
@@ -116,14 +128,52 @@ def _encryption(encryption: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _targets(targets: Sequence[dict[str, Any]]) -> str:
-    lines = ["| target | value | result |", "|---|---:|---|"]
-    for target in targets:
-        value = target["value"]
-        formatted = f"{value:,.0f}" if value >= 1000 else f"{value:.2f}"
-        result = "met" if target["met"] else "missed"
-        lines.append(f"| {target['description']} | {formatted} | {result} |")
+def _targets(checks: Sequence[dict[str, Any]]) -> str:
+    """Return one row per target, with the values per database and the result."""
+    by_target: dict[str, list[dict[str, Any]]] = {}
+    for check in checks:
+        by_target.setdefault(check["target"], []).append(check)
+
+    names = list(_BACKENDS.values())
+    lines = [
+        f"| target | {' | '.join(names)} | result |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    for target, group in by_target.items():
+        values = [
+            _values([check for check in group if check["backend"] == backend])
+            for backend in _BACKENDS
+        ]
+        lines.append(f"| {target} | {' | '.join(values)} | {_result(group)} |")
     return "\n".join(lines)
+
+
+def _values(checks: Sequence[dict[str, Any]]) -> str:
+    if not checks:
+        return "-"
+    if checks[0]["unit"] == "/s":
+        return ", ".join(
+            f"{check['value']:,.0f}/s at {check['size']:,} rows" for check in checks
+        )
+    low = min(check["value"] for check in checks)
+    high = max(check["value"] for check in checks)
+    return f"{low:.2f}x" if f"{low:.2f}" == f"{high:.2f}" else f"{low:.2f}-{high:.2f}x"
+
+
+def _result(checks: Sequence[dict[str, Any]]) -> str:
+    missed = [check for check in checks if not check["met"]]
+    if not missed:
+        return "met"
+    if len(missed) == len(checks):
+        return "missed"
+    places = []
+    for check in missed:
+        place = _BACKENDS[check["backend"]]
+        if check["size"] is not None:
+            place += f" at {check['size']:,} rows"
+        if place not in places:
+            places.append(place)
+    return f"missed for {', '.join(places)}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

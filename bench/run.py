@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import gc
 import json
 import os
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -43,6 +45,7 @@ from bench.operations import (
     Context,
     Counts,
     Operation,
+    claim_operation,
     read_operations,
     write_operations,
 )
@@ -80,12 +83,21 @@ async def run(options: Options) -> dict[str, Any]:
         f"{encryption['encrypt_decrypt_with_json']['median_us']:.2f} us"
     )
     runs = []
+    scans: dict[str, dict[int, list[Operation]]] = {}
     postgres_version = None
-    for size in options.sizes:
-        for name in options.backends:
-            async with open_backend(name, size, options.backend) as backend:
+    # Every database stays open until the end, so that the scans can be timed
+    # at the smallest and the largest size in turn.
+    async with contextlib.AsyncExitStack() as stack:
+        for size in options.sizes:
+            for name in options.backends:
+                backend = await stack.enter_async_context(
+                    open_backend(name, size, _backend_options(options, size))
+                )
                 postgres_version = backend.server_version or postgres_version
-                runs.append(await _run_backend(backend, size, options))
+                run, scanned = await _run_backend(backend, size, options)
+                runs.append(run)
+                scans.setdefault(name, {})[size] = scanned
+        scaling = [growth for name in scans for growth in await _scaling(name, scans)]
 
     return {
         "environment": describe(postgres_version),
@@ -98,12 +110,26 @@ async def run(options: Options) -> dict[str, Any]:
         },
         "encryption": encryption,
         "runs": runs,
-        "scaling": targets.scaling(runs),
-        "targets": targets.evaluate(runs),
+        "scaling": scaling,
+        "targets": targets.evaluate(runs, scaling),
     }
 
 
-async def _run_backend(backend: Backend, size: int, options: Options) -> dict[str, Any]:
+def _backend_options(options: Options, size: int) -> BackendOptions:
+    """Give each size its own PostgreSQL schema when several sizes are open."""
+    if len(options.sizes) == 1:
+        return options.backend
+    schema = f"{options.backend.postgres_schema}_{size}"
+    return dataclasses.replace(options.backend, postgres_schema=schema)
+
+
+async def _run_backend(
+    backend: Backend, size: int, options: Options
+) -> tuple[dict[str, Any], list[Operation]]:
+    """Load one database and measure every operation.
+
+    Returns the results and the scans, which `_scaling` times again later.
+    """
     database, driver = backend.database, backend.driver
     providers = make_providers(options.seed)
     await save_providers(database, providers)
@@ -124,15 +150,16 @@ async def _run_backend(backend: Backend, size: int, options: Options) -> dict[st
     context = Context(
         database, driver, factory, FakeClock(DATASET_NOW), sample, options.counts
     )
-    reads = read_operations(context)
+    # The claim runs before the writes, which change the rows it claims.
+    explained = [*read_operations(context), await claim_operation(context)]
     results = {}
-    for operation in _selected(reads, options):
+    for operation in _selected(explained, options):
         results[operation.name] = await _measure(operation, backend.name, size)
-    plans = await explain(database, driver, reads)
+    plans = await explain(database, driver, explained)
     for operation in _selected(await write_operations(context), options):
         results[operation.name] = await _measure(operation, backend.name, size)
 
-    return {
+    run = {
         "backend": backend.name,
         "size": size,
         "load_seconds": load_seconds,
@@ -140,6 +167,8 @@ async def _run_backend(backend: Backend, size: int, options: Options) -> dict[st
         "plans": plans,
         "raw_statements": dataclasses.asdict(driver.statements),
     }
+    scans = [op for op in _selected(explained, options) if op.name in targets.SCANS]
+    return run, scans
 
 
 def _selected(operations: list[Operation], options: Options) -> list[Operation]:
@@ -161,7 +190,7 @@ async def _measure(operation: Operation, backend: str, size: int) -> dict[str, A
     if operation.cleanup is not None:
         await operation.cleanup()
 
-    result = compare(samples)
+    result = compare(samples) | operation.details
     if operation.rows is not None:
         result["rows"] = operation.rows
         for side in ("library", "raw"):
@@ -173,6 +202,73 @@ async def _measure(operation: Operation, backend: str, size: int) -> dict[str, A
         f"raw {result['raw']['median_ms']:.3f} ms, ratio {result['ratio']:.2f}"
     )
     return result
+
+
+async def _scaling(
+    backend: str, scans: dict[str, dict[int, list[Operation]]]
+) -> list[dict[str, Any]]:
+    """Time each scan on the smallest and the largest database in turn.
+
+    Timed minutes apart, the two medians would also differ by whatever else
+    the machine did in between. Alternating calls see the same noise.
+    """
+    sizes = sorted(scans[backend])
+    if len(sizes) < 2:
+        return []
+    small, large = sizes[0], sizes[-1]
+    on_large = {operation.name: operation for operation in scans[backend][large]}
+    result = []
+    for operation in scans[backend][small]:
+        other = on_large.get(operation.name)
+        if other is not None:
+            result.append(await _growth(backend, operation, other, (small, large)))
+    return result
+
+
+async def _growth(
+    backend: str, small: Operation, large: Operation, sizes: tuple[int, int]
+) -> dict[str, Any]:
+    for operation in (small, large):
+        if operation.check is not None:
+            await operation.check()
+    gc.collect()
+    medians = {}
+    for side in ("library", "raw"):
+        # `interleave` names its two sides library and raw, but here both are
+        # the same side of the operation, on the large and the small database.
+        samples = await interleave(
+            getattr(large, side),
+            getattr(small, side),
+            iterations=small.iterations,
+            warmup=small.warmup,
+        )
+        medians[side] = (
+            statistics.median(samples.raw) / 1e6,
+            statistics.median(samples.library) / 1e6,
+        )
+    for operation in (small, large):
+        if operation.cleanup is not None:
+            await operation.cleanup()
+
+    library_small, library_large = medians["library"]
+    raw_small, raw_large = medians["raw"]
+    growth = {
+        "backend": backend,
+        "operation": small.name,
+        "smallest_size": sizes[0],
+        "largest_size": sizes[1],
+        "smallest_median_ms": library_small,
+        "largest_median_ms": library_large,
+        "raw_smallest_median_ms": raw_small,
+        "raw_largest_median_ms": raw_large,
+        "growth": library_large / library_small,
+        "raw_growth": raw_large / raw_small,
+    }
+    _progress(
+        f"{backend}: {small.name} at {sizes[1]:,} / {sizes[0]:,} rows, "
+        f"library {growth['growth']:.2f}, raw {growth['raw_growth']:.2f}"
+    )
+    return growth
 
 
 def _progress(message: str) -> None:

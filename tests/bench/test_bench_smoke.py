@@ -24,12 +24,14 @@ OPERATIONS = {
     "find_active_by_user",
     "find_by_user_and_provider",
     "find_expiring_soon",
+    "claim_due_batch",
     "save_update",
     "save_new",
     "bulk_import",
 }
 READS = {"find_by_id", "find_by_user_id", "find_active_by_user"}
 READS |= {"find_by_user_and_provider", "find_expiring_soon"}
+EXPLAINED = READS | {"claim_due_batch"}
 
 
 def run_bench(
@@ -78,8 +80,11 @@ def check_run(run: dict[str, Any]) -> None:
         assert result["library"]["samples"] > 0, name
         assert result["raw"]["samples"] > 0, name
         assert result["ratio"] > 0, name
-    assert set(run["plans"]) == READS
+    assert set(run["plans"]) == EXPLAINED
     assert all(plan["plan"] for plan in run["plans"].values())
+    claim = run["operations"]["claim_due_batch"]
+    assert claim["limit"] == 100
+    assert claim["due"] >= claim["limit"]
 
 
 def test_bench_sqlite_measures_every_operation(tmp_path: Path) -> None:
