@@ -163,8 +163,8 @@ def test_key_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        pytest.param("", "holds no key", id="empty"),
-        pytest.param("# only a comment\n\n", "holds no key", id="only-comments"),
+        pytest.param("", "contains no key", id="empty"),
+        pytest.param("# only a comment\n\n", "contains no key", id="only-comments"),
         pytest.param(f"{B64_A}\n", "line 1", id="no-key-id"),
         pytest.param(f"# c\n{B64_A}:a\n", "line 2", id="id-and-key-swapped"),
         pytest.param(f"bad id:{B64_A}\n", "valid key id", id="bad-key-id"),

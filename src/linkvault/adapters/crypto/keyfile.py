@@ -334,17 +334,17 @@ def _choose_primary(
     keys: Mapping[str, EncryptionKey], primary: str | None, source: str
 ) -> str:
     if not keys:
-        raise KeyConfigurationError(f"{source} holds no key. {HOW_TO_CREATE}")
+        raise KeyConfigurationError(f"{source} contains no key. {HOW_TO_CREATE}")
     if primary is None:
         if len(keys) > 1:
             raise _malformed(
-                f"{source} holds {len(keys)} keys ({', '.join(keys)}) but no "
+                f"{source} contains {len(keys)} keys ({', '.join(keys)}) but no "
                 "`primary: KEY_ID` line; add one naming the key that encrypts"
             )
         return next(iter(keys))
     if primary not in keys:
         raise _malformed(
-            f"{source} names {primary!r} as primary, but holds no key with that "
+            f"{source} names {primary!r} as primary, but contains no key with that "
             f"id (it holds {', '.join(keys)}); add the key or fix the primary line"
         )
 
@@ -412,7 +412,7 @@ def _warn_if_exposed(path: Path) -> None:
 def _require_present(current: KeySet, key_id: str, path: Path) -> None:
     if key_id not in {k.key_id for k in current.keys}:
         raise KeyConfigurationError(
-            f"Key file {path} has no key {key_id!r} (it holds "
+            f"Key file {path} has no key {key_id!r} (it contains "
             f"{', '.join(k.key_id for k in current.keys)}); add it first with "
             "`linkvault keys add`."
         )
