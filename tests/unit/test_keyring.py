@@ -238,7 +238,7 @@ def test_key_id_of_rejects_malformed_headers(keyring: Keyring, blob: bytes) -> N
 def test_key_id_of_rejects_a_header_with_an_invalid_key_id(keyring: Keyring) -> None:
     blob = b"\x01\x03a b" + bytes(NONCE_SIZE + TAG_SIZE)
 
-    with pytest.raises(DecryptionError, match="no valid key id"):
+    with pytest.raises(DecryptionError, match="not a valid key id"):
         keyring.key_id_of(blob)
 
 

@@ -15,7 +15,7 @@ class SystemClock:
 
 
 class FakeClock:
-    """A clock that moves only when told, for deterministic tests."""
+    """A clock that moves only when a test advances it."""
 
     def __init__(self, start: datetime | None = None) -> None:
         initial = start or datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

@@ -3,7 +3,7 @@
 Rules that keep a single-use refresh token from being redeemed twice:
 
 - Only the holder of a connection's lease redeems its refresh token. Leases
-  expire, so a dead holder blocks nobody for longer than the lease.
+  expire, so a dead holder blocks other workers for at most one lease.
 - The provider is called outside any database transaction, and the result is
   saved with the version check. A rotated refresh token that was not stored is
   lost for good, so a failed save is retried from memory, and a save that loses

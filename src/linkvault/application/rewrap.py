@@ -13,7 +13,7 @@ primary key is left alone, so a run that was interrupted, by an exception or a
 killed process, is simply started again and finishes the rest. Each blob is
 replaced by compare-and-swap: if the row changed since it was read (a worker
 saved fresh credentials meanwhile), the swap is skipped and counted as raced;
-that writer encrypted under the primary key already, and `verify` tells if not.
+that writer encrypted under the primary key already, and `verify` reports it if not.
 
 Rewrap never bumps a connection's `version`, and an `EncryptedColumn.swap`
 implementation must change nothing but the blob. The plaintext is unchanged, so
@@ -41,7 +41,7 @@ MAX_SAMPLE_ROWS = 20
 
 @dataclass(frozen=True, slots=True)
 class ColumnRewrap:
-    """What rewrap did to one column.
+    """Result of rewrapping one column.
 
     Attributes:
         column: The column's name.

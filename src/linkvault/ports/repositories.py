@@ -218,5 +218,5 @@ class EncryptedColumn(Protocol):
         ...
 
     async def swap(self, row_key: str, old: bytes, new: bytes) -> bool:
-        """Replace `old` by `new` only if the row still holds `old`."""
+        """Replace `old` by `new` only if the row still contains `old`."""
         ...

@@ -21,7 +21,7 @@ Sources, first match wins:
 3. `LINKVAULT_KEY_FILE`: the path of a key file.
 
 Setting both environment variables is an error rather than a silent choice. There
-is never a default key: with no source, loading fails and says how to make one.
+is never a default key: with no source, loading fails with a message on how to make one.
 No message of this module repeats a key's base64 or a line that may hold it.
 """
 
@@ -86,7 +86,7 @@ def load_keyring(
 
     Raises:
         KeyConfigurationError: No key source is configured, the source cannot be
-            read, or its content is malformed. The message says how to fix it.
+            read, or its content is malformed. The message states how to fix it.
     """
     env = os.environ if environ is None else environ
     if key_file is not None:

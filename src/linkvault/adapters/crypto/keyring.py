@@ -1,6 +1,6 @@
 """The AES-256-GCM keyring: the real adapter of the cipher port.
 
-A keyring holds several keys. The primary key encrypts; every loaded key
+A keyring contains several keys. The primary key encrypts; every loaded key
 decrypts, so blobs written before a rotation stay readable until rewrap has
 moved them to the new primary.
 
@@ -248,7 +248,7 @@ def decode_key(text: str) -> bytes:
 def key_file_line(key: EncryptionKey) -> str:
     """Render `key` as one key-file line, `KEY_ID:BASE64_OF_32_BYTES`.
 
-    The line holds the key material: write it only to a file of mode 0600 or a
+    The line contains the key material: write it only to a file of mode 0600 or a
     secret store, never to logs or a terminal that others can read.
     """
     return f"{key.key_id}:{encode_key(key.material)}"
@@ -300,7 +300,7 @@ def _parse(blob: bytes) -> tuple[str, bytes, bytes]:
     key_id = raw_id.decode("ascii", errors="replace")
     if not is_valid_key_id(key_id):
         raise DecryptionError(
-            f"Blob header holds {raw_id!r}, which is no valid key id, so the row "
+            f"Blob header contains {raw_id!r}, which is not a valid key id, so the row "
             "is corrupted; restore it from a backup or re-authorise the connection."
         )
     if len(blob) < id_end + NONCE_SIZE + TAG_SIZE:
@@ -312,7 +312,7 @@ def _parse(blob: bytes) -> tuple[str, bytes, bytes]:
 def _truncated(size: int, key_id: str | None = None) -> DecryptionError:
     under = f" under key {key_id!r}" if key_id else ""
     return DecryptionError(
-        f"Blob of {size} bytes{under} is truncated: a keyring blob holds at least "
+        f"Blob of {size} bytes{under} is truncated: a keyring blob is at least "
         "a header, a 12-byte nonce and a 16-byte tag. Restore the row from a "
         "backup or re-authorise the connection."
     )

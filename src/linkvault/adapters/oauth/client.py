@@ -174,7 +174,7 @@ class HttpTokenEndpoint:
         form: dict[str, str],
         max_bytes: int,
     ) -> tuple[httpx.Response, bytes]:
-        # Reading stops one byte past the cap: the parser then sees an
+        # Reading stops one byte past the cap: the parser then gets an
         # oversized body and reports it, without holding all of it in memory.
         request = self._build(url, provider, client, form)
         response = await self._client.send(request, stream=True)

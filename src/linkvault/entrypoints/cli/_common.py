@@ -1,4 +1,4 @@
-"""What every command shares: settings, the async runner and error output."""
+"""Helpers every command shares: settings, the async runner and error output."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-    # Library chatter below WARNING says nothing an operator needs, and
+    # Library messages below WARNING carry nothing an operator needs, and
     # SQLAlchemy's engine log could show statements.
     for noisy in ("sqlalchemy", "alembic", "httpx", "httpcore", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.root.level))

@@ -16,7 +16,7 @@ from linkvault.entrypoints.cli._common import console, fail
 
 
 def new_key_id() -> str:
-    """Return a key id that says when it was made, such as key-20261204-153000-a1b2.
+    """Return a key id that records when it was made, such as key-20261204-153000-a1b2.
 
     The random suffix keeps ids unique when two keys are made in one second.
     """
