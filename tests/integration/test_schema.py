@@ -177,6 +177,31 @@ async def test_postgres_session_time_zone_utc(postgres_database: Database) -> No
     assert zone == "UTC"
 
 
+@pytest.mark.postgres
+async def test_postgres_reads_utc_in_any_session_time_zone(
+    postgres_database: Database,
+) -> None:
+    # UTCDateTime leaves asyncpg's values as they are, which is right only if
+    # asyncpg tags them UTC whatever the session's time zone says.
+    await empty_tables(postgres_database)
+    provider = make_provider("zoned")
+    created = datetime(2026, 1, 15, 21, 0, tzinfo=UTC)
+    connection = make_connection(provider, created)
+    async with postgres_database.session() as session:
+        await SqlAlchemyProviderRepository(session).save(provider)
+        await SqlAlchemyConnectionRepository(session).save(connection)
+
+    async with postgres_database.session() as session:
+        await session.execute(sa.text("SET LOCAL TIME ZONE 'Australia/Sydney'"))
+        repository = SqlAlchemyConnectionRepository(session)
+        found = await repository.find_by_id(connection.id)
+
+    assert found is not None
+    assert found.created_at.tzinfo is UTC
+    assert found.created_at == created
+    assert found.created_at.hour == 21
+
+
 async def _fill_connections(database: Database, provider: Provider, count: int) -> None:
     now = datetime.now(UTC)
     rows = []

@@ -20,6 +20,7 @@ from sqlalchemy import exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from linkvault.adapters.sqlalchemy.database import Database
+from linkvault.adapters.sqlalchemy.mapping import ENTITY_COLUMN_NAMES
 from linkvault.adapters.sqlalchemy.tables import provider_connections, providers
 from linkvault.adapters.sqlalchemy.types import UTCDateTime
 from linkvault.domain.connection import ProviderConnection
@@ -36,31 +37,9 @@ from linkvault.domain.errors import (
 # statement (999 before version 3.32), so long lists are split.
 _LOOKUP_CHUNK = 500
 
-# The columns a new row fills, in the order of `_record`. The lease columns
-# stay empty.
-_COLUMNS = (
-    "id",
-    "user_id",
-    "provider_id",
-    "provider_slug",
-    "status",
-    "alias",
-    "credentials",
-    "credential_type",
-    "credentials_expires_at",
-    "refresh_token_expires_at",
-    "connected_at",
-    "authorized_at",
-    "last_sync_at",
-    "next_refresh_at",
-    "refresh_failures",
-    "last_refresh_at",
-    "last_refresh_error",
-    "status_reason",
-    "version",
-    "created_at",
-    "updated_at",
-)
+# The columns a new row fills, in the order of `_record`: the entity's columns,
+# in the order `connection_from_values` reads them. The lease columns stay empty.
+_COLUMNS = ENTITY_COLUMN_NAMES
 _TIME_POSITIONS = tuple(
     position
     for position, name in enumerate(_COLUMNS)

@@ -18,6 +18,7 @@ from linkvault.adapters.sqlalchemy.errors import SqlConnectionNotFoundError
 from linkvault.adapters.sqlalchemy.mapping import (
     connection_from_values,
     connection_to_row,
+    entities,
 )
 from linkvault.adapters.sqlalchemy.tables import (
     ACTIVE_PREDICATE,
@@ -145,8 +146,8 @@ class SqlAlchemyConnectionRepository:
         """
         horizon = self._clock.now() + timedelta(minutes=minutes)
         params = {"horizon": horizon, "limit": limit}
-        rows = await self._session.execute(_EXPIRING_SOON, params)
-        return [connection_from_values(row) for row in rows]
+        result = await self._session.execute(_EXPIRING_SOON, params)
+        return entities(result)
 
     async def list_connections(
         self,
@@ -169,8 +170,7 @@ class SqlAlchemyConnectionRepository:
             conditions.append(_T.c.id > after_id)
 
         statement = _SELECT.where(*conditions).order_by(_T.c.id).limit(limit)
-        rows = await self._session.execute(statement)
-        return [connection_from_values(row) for row in rows]
+        return entities(await self._session.execute(statement))
 
     async def count_by_status(self) -> dict[ConnectionStatus, int]:
         statement = sa.select(_T.c.status, sa.func.count()).group_by(_T.c.status)
@@ -184,8 +184,7 @@ class SqlAlchemyConnectionRepository:
     ) -> list[ProviderConnection]:
         if limit is not None:
             statement = statement.limit(limit)
-        rows = await self._session.execute(statement, params)
-        return [connection_from_values(row) for row in rows]
+        return entities(await self._session.execute(statement, params))
 
     async def _insert(self, values: dict[str, Any]) -> int | None:
         # ON CONFLICT DO NOTHING keeps the transaction usable when the id is

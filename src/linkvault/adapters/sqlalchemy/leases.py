@@ -13,7 +13,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linkvault.adapters.sqlalchemy.mapping import row_to_connection
+from linkvault.adapters.sqlalchemy.mapping import connection_from_values, entities
 from linkvault.adapters.sqlalchemy.tables import (
     ACTIVE_PREDICATE,
     ENTITY_COLUMNS,
@@ -25,11 +25,12 @@ from linkvault.domain.connection import ProviderConnection
 _T = provider_connections
 
 
-def _claimable(now: datetime) -> sa.ColumnElement[bool]:
+def _claimable(now: datetime | sa.BindParameter[datetime]) -> sa.ColumnElement[bool]:
     return sa.or_(_T.c.lease_expires_at.is_(None), _T.c.lease_expires_at <= now)
 
 
-def _due_ids(now: datetime, limit: int, *, skip_locked: bool) -> sa.Select[tuple[UUID]]:
+def _due_ids(*, skip_locked: bool) -> sa.Select[tuple[UUID]]:
+    now = sa.bindparam("claim_now", type_=_T.c.next_refresh_at.type)
     paused = sa.select(providers.c.id).where(providers.c.paused_at.is_not(None))
     statement = (
         sa.select(_T.c.id)
@@ -40,7 +41,7 @@ def _due_ids(now: datetime, limit: int, *, skip_locked: bool) -> sa.Select[tuple
             _T.c.provider_id.not_in(paused),
         )
         .order_by(_T.c.next_refresh_at, _T.c.id)
-        .limit(limit)
+        .limit(sa.bindparam("claim_limit", type_=sa.Integer))
     )
     if skip_locked:
         # Rows another worker is claiming right now are skipped, not waited for.
@@ -48,17 +49,42 @@ def _due_ids(now: datetime, limit: int, *, skip_locked: bool) -> sa.Select[tuple
     return statement
 
 
-def claim_due_statement(
-    owner: str, now: datetime, lease_for: timedelta, limit: int, *, postgresql: bool
-) -> sa.Update:
-    """Build the claim UPDATE; tests EXPLAIN this exact statement."""
-    due = _due_ids(now, limit, skip_locked=postgresql).scalar_subquery()
+def _claim_due(*, postgresql: bool) -> sa.Update:
+    due = _due_ids(skip_locked=postgresql).scalar_subquery()
     return (
         sa.update(_T)
         .where(_T.c.id.in_(due))
-        .values(lease_owner=owner, lease_expires_at=now + lease_for)
+        .values(
+            lease_owner=sa.bindparam("claim_owner"),
+            lease_expires_at=sa.bindparam("claim_until"),
+        )
         .returning(*ENTITY_COLUMNS)
     )
+
+
+# Built once with bound parameters, so SQLAlchemy computes the cache key a
+# single time; building the UPDATE and its key per call took about 0.4 ms.
+_CLAIM_DUE = {True: _claim_due(postgresql=True), False: _claim_due(postgresql=False)}
+
+
+def claim_due_statement(
+    owner: str, now: datetime, lease_for: timedelta, limit: int, *, postgresql: bool
+) -> sa.Update:
+    """Return the claim UPDATE with its values bound; tests EXPLAIN it."""
+    return _CLAIM_DUE[postgresql].params(
+        _claim_parameters(owner, now, lease_for, limit)
+    )
+
+
+def _claim_parameters(
+    owner: str, now: datetime, lease_for: timedelta, limit: int
+) -> dict[str, object]:
+    return {
+        "claim_owner": owner,
+        "claim_until": now + lease_for,
+        "claim_now": now,
+        "claim_limit": limit,
+    }
 
 
 # Built once: every refresh releases one lease, and building the statement
@@ -93,11 +119,11 @@ class SqlAlchemyLeaseRepository:
         the subquery locks with SKIP LOCKED, so concurrent workers take
         disjoint batches; on SQLite the single UPDATE runs under the write lock.
         """
-        statement = claim_due_statement(
-            owner, now, lease_for, limit, postgresql=self._postgresql
-        )
-        rows = (await self._session.execute(statement)).mappings().all()
-        claimed = [row_to_connection(row) for row in rows]
+        statement = _CLAIM_DUE[self._postgresql]
+        parameters = _claim_parameters(owner, now, lease_for, limit)
+        result = await self._session.execute(statement, parameters)
+        # RETURNING gives no order; the batch is served most urgent first.
+        claimed = entities(result)
         claimed.sort(key=lambda c: (c.next_refresh_at or now, c.id))
         return claimed
 
@@ -119,8 +145,8 @@ class SqlAlchemyLeaseRepository:
             .values(lease_owner=owner, lease_expires_at=now + lease_for)
             .returning(*ENTITY_COLUMNS)
         )
-        row = (await self._session.execute(statement)).mappings().one_or_none()
-        return None if row is None else row_to_connection(row)
+        row = (await self._session.execute(statement)).one_or_none()
+        return None if row is None else connection_from_values(row)
 
     async def release(self, connection_id: UUID, owner: str) -> bool:
         """Drop `owner`'s lease on a connection; False if it held none."""

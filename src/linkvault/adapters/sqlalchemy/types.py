@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,11 +38,23 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=None)
         return value
 
+    def result_processor(
+        self, dialect: Dialect, coltype: Any
+    ) -> Callable[[Any], datetime | None] | None:
+        """Skip the per-value call where the driver already returns aware UTC.
+
+        asyncpg decodes `timestamptz` into datetimes tagged with
+        `timezone.utc` whatever the session time zone, so there is nothing to
+        normalise. Each row has nine datetimes, and in a profile of the claim
+        these calls took about a third of the time spent building its rows.
+        """
+        if dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(
         self, value: Any | None, dialect: Dialect
     ) -> datetime | None:
-        # asyncpg returns UTC values (the session time zone is UTC) and SQLite
-        # naive ones, so both return without a conversion.
         if value is None:
             return None
         if isinstance(value, str):
