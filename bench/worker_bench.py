@@ -132,10 +132,13 @@ class WorkerOptions:
     concurrency: int = 4
     per_provider_concurrency: int = 4
     poll_seconds: float = 0.05
+    save_window_ms: float = 10.0
     log_level: str = "INFO"
 
     def arguments(self) -> list[str]:
         return [
+            "--save-window-ms",
+            str(self.save_window_ms),
             "--batch-size",
             str(self.batch_size),
             "--concurrency",
@@ -945,6 +948,12 @@ def parse_options(argv: Sequence[str] | None = None) -> BenchOptions:
         help="Seconds between a worker's polls while idle; a run starts up to "
         "this much late.",
     )
+    add(
+        "--save-window-ms",
+        type=float,
+        default=DEFAULT_WORKER.save_window_ms,
+        help="Milliseconds a finished refresh waits to share its transaction.",
+    )
     add("--log-level", default=DEFAULT_WORKER.log_level, help="Worker log level.")
     add("--postgres-url", default=DEFAULT_POSTGRES_URL)
     add(
@@ -990,6 +999,7 @@ def parse_options(argv: Sequence[str] | None = None) -> BenchOptions:
         concurrency=args.concurrency,
         per_provider_concurrency=args.per_provider_concurrency,
         poll_seconds=args.poll_seconds,
+        save_window_ms=args.save_window_ms,
         log_level=args.log_level,
     )
     out = args.out or RESULTS_DIR / f"worker-{args.backend}-{args.due}.json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -297,6 +297,59 @@ async def _force_claim(
         )
     assert claimed is not None
     return claimed
+
+
+async def claim_then_edit(
+    harness: Harness,
+    connection: ProviderConnection,
+    edit: Callable[[ProviderConnection], None],
+) -> ProviderConnection:
+    """Claim a due connection, then change its row as another writer would."""
+    await due_now(harness, connection)
+    claimed = await claim_one(harness)
+    async with harness.services.unit_of_work() as work:
+        edited = await work.connections.find_by_id(connection.id)
+        assert edited is not None
+        edit(edited)
+        await work.connections.save(edited)
+    return claimed
+
+
+def rename(connection: ProviderConnection) -> None:
+    connection.alias = "renamed during the refresh"
+
+
+async def test_edit_during_refresh_is_kept(harness: Harness) -> None:
+    connection = await harness.connect()
+    claimed = await claim_then_edit(harness, connection, rename)
+
+    result = await harness.refresh_service().refresh_claimed(claimed)
+
+    stored = await harness.load(connection.id)
+    tokens = open_token_set(harness.services.keyring, stored)
+    (grant,) = harness.sandbox.grants(str(connection.user_id))
+    assert result.outcome is RefreshOutcome.REFRESHED
+    assert stored.alias == "renamed during the refresh"
+    assert tokens.refresh_token is not None
+    assert grant["refresh_token_sha256"] == sha256(tokens.refresh_token)
+    assert (await events_of(harness, connection.id)).count(EventType.REFRESHED) == 1
+
+
+async def test_disconnect_during_refresh_drops_tokens(harness: Harness) -> None:
+    connection = await harness.connect()
+
+    def disconnect(edited: ProviderConnection) -> None:
+        edited.disconnect(harness.clock.now())
+
+    claimed = await claim_then_edit(harness, connection, disconnect)
+
+    result = await harness.refresh_service().refresh_claimed(claimed)
+
+    stored = await harness.load(connection.id)
+    assert result.outcome is RefreshOutcome.SKIPPED
+    assert stored.status is ConnectionStatus.DISCONNECTED
+    assert stored.credentials is None
+    assert EventType.REFRESHED not in await events_of(harness, connection.id)
 
 
 async def test_stale_copy_cannot_undo_rotation(harness: Harness) -> None:

@@ -29,6 +29,7 @@ from uuid import UUID
 
 from linkvault.application.client_secrets import resolve_client_credentials
 from linkvault.application.credentials import open_token_set, seal_token_set
+from linkvault.application.group_commit import Change, GroupCommit, Saved
 from linkvault.application.scheduling import next_refresh_at
 from linkvault.domain.connection import ProviderConnection
 from linkvault.domain.credentials import TokenSet
@@ -50,7 +51,7 @@ from linkvault.domain.token_response import (
 from linkvault.ids import new_id
 from linkvault.ports.cipher import Cipher
 from linkvault.ports.clock import Clock
-from linkvault.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from linkvault.ports.repositories import UnitOfWorkFactory
 from linkvault.ports.token_endpoint import TokenEndpoint
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,9 @@ class RefreshSettings:
     wait_for_holder: timedelta = timedelta(seconds=20)
     poll_interval: timedelta = timedelta(milliseconds=100)
     save_attempts: int = 5
+    # How long the first finished refresh waits for others to share its
+    # transaction; see `GroupCommit`.
+    save_window: timedelta = timedelta(milliseconds=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,9 @@ class RefreshService:
         self._environ = environ
         self.owner = owner
         self.settings = settings or RefreshSettings()
+        self._group = GroupCommit(
+            unit_of_work, owner, window=self.settings.save_window.total_seconds()
+        )
         self._jitter = jitter or random.Random()  # noqa: S311 -- spreads load only
         self._in_flight: dict[UUID, asyncio.Task[str]] = {}
         self._budgets: dict[UUID, timedelta] = {}
@@ -233,7 +240,7 @@ class RefreshService:
         due = next_refresh_at(tokens, now, provider.refresh_policy, jitter=self._jitter)
         details = {"refresh_token": outcome.refresh_token_change.value}
 
-        async def apply(work: UnitOfWork, current: ProviderConnection) -> bool:
+        def change(current: ProviderConnection) -> ConnectionEvent | None:
             if current.status is not ConnectionStatus.ACTIVE:
                 logger.warning(
                     "Connection %s became %s during its refresh; the new tokens "
@@ -241,18 +248,16 @@ class RefreshService:
                     current.id,
                     current.status.value,
                 )
-                return False
+                return None
             current.replace_credentials(
                 seal_token_set(self._cipher, current, tokens),
                 now,
                 next_refresh_at=due,
                 refresh_token_expires_at=tokens.refresh_token_expires_at,
             )
-            await work.connections.save(current)
-            await _append(work, current, EventType.REFRESHED, now, None, details)
-            return True
+            return _event(current, EventType.REFRESHED, now, None, details)
 
-        stored = await self._save_with_retries(connection, apply)
+        stored = await self._save_with_retries(connection, change)
         outcome_kind = RefreshOutcome.REFRESHED if stored else RefreshOutcome.SKIPPED
         return RefreshResult(connection.id, outcome_kind)
 
@@ -299,20 +304,18 @@ class RefreshService:
         if deadline is not None:
             retry_at = min(retry_at, deadline)
 
-        async def apply(work: UnitOfWork, current: ProviderConnection) -> bool:
+        def change(current: ProviderConnection) -> ConnectionEvent | None:
             if current.status is not ConnectionStatus.ACTIVE:
-                return False
+                return None
             current.record_refresh_failure(now, reason[:2000], retry_at)
-            await work.connections.save(current)
             details = {
                 "error": code,
                 "attempt": current.refresh_failures,
                 "retry_at": retry_at.isoformat(),
             }
-            await _append(work, current, EventType.REFRESH_FAILED, now, reason, details)
-            return True
+            return _event(current, EventType.REFRESH_FAILED, now, reason, details)
 
-        await self._save_with_retries(connection, apply)
+        await self._save_with_retries(connection, change)
         logger.warning(
             "Refresh of connection %s failed (%s); retry at %s",
             connection.id,
@@ -356,14 +359,11 @@ class RefreshService:
                 current.paused_reason = failure.reason[:2000]
                 await work.providers.save(current)
             await work.leases.release(connection.id, self.owner)
-            await _append(
-                work,
-                connection,
-                EventType.REFRESH_FAILED,
-                now,
-                failure.reason,
-                {"error": failure.error, "provider_paused": True},
+            details = {"error": failure.error, "provider_paused": True}
+            event = _event(
+                connection, EventType.REFRESH_FAILED, now, failure.reason, details
             )
+            await work.events.append(event)
         logger.error(
             "Provider %s returned %s for connection %s: its client settings are "
             "wrong, so it is PAUSED and none of its connections will refresh. Fix "
@@ -402,20 +402,18 @@ class RefreshService:
         reason: str,
         now: datetime,
     ) -> RefreshResult:
-        async def apply(work: UnitOfWork, current: ProviderConnection) -> bool:
+        def change(current: ProviderConnection) -> ConnectionEvent | None:
             if current.status is not ConnectionStatus.ACTIVE:
-                return False
+                return None
             if event is EventType.EXPIRED:
                 current.mark_expired(now, reason[:2000])
             elif event is EventType.REVOKED:
                 current.mark_revoked(now, reason[:2000])
             else:
                 current.mark_failed(now, reason[:2000])
-            await work.connections.save(current)
-            await _append(work, current, event, now, reason, None)
-            return True
+            return _event(current, event, now, reason, None)
 
-        await self._save_with_retries(connection, apply)
+        await self._save_with_retries(connection, change)
         logger.warning(
             "Connection %s is now %s: %s", connection.id, event.value, reason
         )
@@ -426,29 +424,23 @@ class RefreshService:
         return RefreshResult(connection.id, outcome, reason[:200])
 
     async def _save_with_retries(
-        self,
-        connection: ProviderConnection,
-        apply: Any,
+        self, connection: ProviderConnection, change: Change
     ) -> bool:
-        """Apply a change to a fresh copy and save it, releasing the lease.
+        """Apply a change and save it, releasing the lease; True if stored.
 
-        A stale version means another writer touched the row (an alias edit,
-        a disconnect); the change is applied again to the newest copy. A
-        database outage is retried with short pauses, because the tokens
-        in memory may be the only copy of a rotated refresh token.
+        The first attempt joins the group commit of this owner's concurrent
+        refreshes. A stale version means another writer touched the row (an
+        alias edit, a disconnect), so the change is applied again to the
+        newest copy. A database outage is retried with short pauses, because
+        the tokens in memory may be the only copy of a rotated refresh token.
         """
-        current = connection
+        saved = await self._group.save(connection, change)
+        if saved is not Saved.RETRY:
+            return saved is Saved.STORED
+
         for attempt in range(1, self.settings.save_attempts + 1):
             try:
-                async with self._unit_of_work() as work:
-                    if attempt > 1:
-                        fresh = await work.connections.find_by_id(connection.id)
-                        if fresh is None:
-                            return False
-                        current = fresh
-                    stored: bool = await apply(work, current)
-                    await work.leases.release(connection.id, self.owner)
-                    return stored
+                return await self._save_alone(connection.id, change)
             except StaleConnectionError:
                 logger.info(
                     "Connection %s changed meanwhile; applying again", connection.id
@@ -461,7 +453,6 @@ class RefreshService:
                     error,
                 )
                 await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-            current = connection
         logger.critical(
             "Gave up saving the refresh of connection %s after %d attempts; if the "
             "provider rotated its refresh token, the connection must be reconnected",
@@ -469,6 +460,16 @@ class RefreshService:
             self.settings.save_attempts,
         )
         return False
+
+    async def _save_alone(self, connection_id: UUID, change: Change) -> bool:
+        async with self._unit_of_work() as work:
+            current = await work.connections.find_by_id(connection_id)
+            event = None if current is None else change(current)
+            if current is not None and event is not None:
+                await work.connections.save(current)
+                await work.events.append(event)
+            await work.leases.release(connection_id, self.owner)
+        return event is not None
 
     async def _release(self, connection_id: UUID) -> None:
         async with self._unit_of_work() as work:
@@ -598,23 +599,20 @@ def _dead_refresh_token(tokens: TokenSet, now: datetime) -> str | None:
     return None
 
 
-async def _append(
-    work: UnitOfWork,
+def _event(
     connection: ProviderConnection,
     event: EventType,
     now: datetime,
     reason: str | None,
     details: dict[str, Any] | None,
-) -> None:
-    await work.events.append(
-        ConnectionEvent.record(
-            id=new_id(),
-            connection=connection,
-            event_type=event,
-            occurred_at=now,
-            status_before=ConnectionStatus.ACTIVE.value,
-            reason=None if reason is None else reason[:2000],
-            actor="refresh",
-            details=details,
-        )
+) -> ConnectionEvent:
+    return ConnectionEvent.record(
+        id=new_id(),
+        connection=connection,
+        event_type=event,
+        occurred_at=now,
+        status_before=ConnectionStatus.ACTIVE.value,
+        reason=None if reason is None else reason[:2000],
+        actor="refresh",
+        details=details,
     )

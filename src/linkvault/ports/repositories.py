@@ -113,6 +113,10 @@ class EventLog(Protocol):
 
     async def append(self, event: ConnectionEvent) -> None: ...
 
+    async def append_many(self, events: Sequence[ConnectionEvent]) -> None:
+        """Append several events in one statement."""
+        ...
+
     async def list_for_connection(
         self, connection_id: UUID, *, limit: int = 100
     ) -> list[ConnectionEvent]:
@@ -154,6 +158,10 @@ class LeaseRepository(Protocol):
         ...
 
     async def release(self, connection_id: UUID, owner: str) -> bool: ...
+
+    async def release_many(self, connection_ids: Sequence[UUID], owner: str) -> int:
+        """Drop `owner`'s leases on these connections; returns how many it held."""
+        ...
 
     async def release_all(self, owner: str) -> int: ...
 

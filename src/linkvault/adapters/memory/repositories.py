@@ -152,6 +152,9 @@ class InMemoryEventLog:
     async def append(self, event: ConnectionEvent) -> None:
         self.events.append(event)
 
+    async def append_many(self, events: Sequence[ConnectionEvent]) -> None:
+        self.events.extend(events)
+
     async def list_for_connection(
         self, connection_id: UUID, *, limit: int = 100
     ) -> list[ConnectionEvent]:

@@ -7,6 +7,7 @@ expires, and the connection becomes claimable again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -98,6 +99,15 @@ _RELEASE = (
     .values(lease_owner=None, lease_expires_at=None)
 )
 
+_RELEASE_MANY = (
+    sa.update(_T)
+    .where(
+        _T.c.id.in_(sa.bindparam("lease_connection_ids", expanding=True)),
+        _T.c.lease_owner == sa.bindparam("lease_holder"),
+    )
+    .values(lease_owner=None, lease_expires_at=None)
+)
+
 
 class SqlAlchemyLeaseRepository:
     """Claims and releases refresh leases; never commits."""
@@ -153,6 +163,17 @@ class SqlAlchemyLeaseRepository:
         parameters = {"lease_connection_id": connection_id, "lease_holder": owner}
         result = await self._session.execute(_RELEASE, parameters)
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def release_many(self, connection_ids: Sequence[UUID], owner: str) -> int:
+        """Drop `owner`'s leases on these connections in one statement."""
+        if not connection_ids:
+            return 0
+        parameters = {
+            "lease_connection_ids": list(connection_ids),
+            "lease_holder": owner,
+        }
+        result = await self._session.execute(_RELEASE_MANY, parameters)
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def release_all(self, owner: str) -> int:
         """Drop every lease `owner` holds, as a stopping worker does."""

@@ -88,6 +88,11 @@ class SqlAlchemyEventLog:
     async def append(self, event: ConnectionEvent) -> None:
         await self._session.execute(_INSERT_EVENT, event_to_row(event))
 
+    async def append_many(self, events: Sequence[ConnectionEvent]) -> None:
+        if events:
+            rows = [event_to_row(event) for event in events]
+            await self._session.execute(_INSERT_EVENT, rows)
+
     async def list_for_connection(
         self, connection_id: UUID, *, limit: int = 100
     ) -> list[ConnectionEvent]:

@@ -57,6 +57,17 @@ def worker(
     poll_seconds: Annotated[
         float, typer.Option(min=0.01, help="Seconds between polls when idle.")
     ] = 1.0,
+    save_window_ms: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1000,
+            help=(
+                "Milliseconds a finished refresh waits for others to share its "
+                "database transaction."
+            ),
+        ),
+    ] = 10.0,
     stats_file: Annotated[
         Path | None,
         typer.Option(
@@ -76,7 +87,10 @@ def worker(
         per_provider_concurrency=per_provider,
         poll_interval=poll_seconds,
     )
-    refresh = RefreshSettings(lease_for=timedelta(seconds=lease_seconds))
+    refresh = RefreshSettings(
+        lease_for=timedelta(seconds=lease_seconds),
+        save_window=timedelta(milliseconds=save_window_ms),
+    )
 
     async def body(services: Services) -> WorkerStats:
         service = services.refresh_service(settings=refresh)
