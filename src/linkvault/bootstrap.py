@@ -79,9 +79,11 @@ class Services:
 
     @property
     def token_endpoint(self) -> HttpTokenEndpoint:
-        """The httpx token endpoint client, created on first use."""
+        """The token endpoint client, created on first use."""
         if self._token_endpoint is None:
-            self._token_endpoint = HttpTokenEndpoint()
+            self._token_endpoint = HttpTokenEndpoint(
+                http_client=self.settings.http_client
+            )
         return self._token_endpoint
 
     def connect_service(self) -> ConnectService:

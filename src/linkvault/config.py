@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 from sqlalchemy.engine import make_url
 
+from linkvault.adapters.oauth.transports import HttpClientName
 from linkvault.domain.errors import ConfigurationError
 
 CONFIG_ENV = "LINKVAULT_CONFIG"
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
         description="Key file; default: LINKVAULT_KEYS or LINKVAULT_KEY_FILE.",
     )
     log_level: LogLevel = "INFO"
+    http_client: HttpClientName = Field(
+        default="aiohttp",
+        description="HTTP client of token requests: aiohttp or httpx.",
+    )
     # The folder relative paths are resolved against; set by `load_settings`.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
 

@@ -94,8 +94,9 @@ class RefreshSettings:
     poll_interval: timedelta = timedelta(milliseconds=100)
     save_attempts: int = 5
     # How long the first finished refresh waits for others to share its
-    # transaction; see `GroupCommit`.
-    save_window: timedelta = timedelta(milliseconds=10)
+    # transaction; see `GroupCommit`. Without a wait, the results that finish
+    # while a commit runs still share the next one.
+    save_window: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""OAuth 2.0 client adapter on httpx."""
+"""OAuth 2.0 client adapter over aiohttp or httpx."""
 
 from linkvault.adapters.oauth.client import HttpTokenEndpoint
 

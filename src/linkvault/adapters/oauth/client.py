@@ -1,4 +1,4 @@
-"""The token endpoint port on httpx: code exchange, refresh and revocation.
+"""The token endpoint port over HTTP: code exchange, refresh and revocation.
 
 Responses are judged by `parse_token_response`, which reads the body instead of
 trusting the status code. Transport failures (timeouts, refused connections)
@@ -8,12 +8,22 @@ code, verifier or client secret reaches a log line or an error message.
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Mapping
 from datetime import datetime
 
 import httpx
 
+from linkvault.adapters.oauth.transports import (
+    DEFAULT_TIMEOUT,
+    FormReply,
+    FormTransport,
+    HttpClientName,
+    HttpxTransport,
+    TransportError,
+    make_transport,
+)
 from linkvault.domain.credentials import TokenSet
 from linkvault.domain.provider import Provider, TokenEndpointAuth
 from linkvault.domain.token_response import (
@@ -26,31 +36,40 @@ from linkvault.ports.token_endpoint import ClientCredentials, RevocationResult
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# Revocation responses are judged by status alone: RFC 7009 section 2.2 has
+# the client ignore the body.
+_REVOCATION_BODY_BYTES = 64 * 1024
 
 
 class HttpTokenEndpoint:
-    """Token endpoint calls over one shared `httpx.AsyncClient`.
+    """Token endpoint calls over one shared HTTP client.
 
     Args:
-        timeout: Per-request timeout; the refresh lease must outlast it.
-        client: An existing client to use (for tests or custom transports).
+        timeout: Per-request timeout in seconds; the refresh lease must
+            outlast it.
+        http_client: "aiohttp" (the default) or "httpx".
+        client: An existing httpx client to use (for tests or custom
+            transports); it selects httpx.
+        transport: Any other `FormTransport`.
     """
 
     def __init__(
         self,
         *,
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,
+        http_client: HttpClientName = "aiohttp",
         client: httpx.AsyncClient | None = None,
+        transport: FormTransport | None = None,
     ) -> None:
-        self._client = client or httpx.AsyncClient(
-            timeout=timeout,
-            follow_redirects=False,
-            headers={"Accept": "application/json"},
-        )
+        if transport is not None:
+            self._transport = transport
+        elif client is not None:
+            self._transport = HttpxTransport(client=client)
+        else:
+            self._transport = make_transport(http_client, timeout)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
     async def exchange_code(
         self,
@@ -114,11 +133,12 @@ class HttpTokenEndpoint:
         form = {"token": token, "token_type_hint": token_type_hint}
 
         try:
-            response = await self._post(provider.revocation_url, provider, client, form)
-        except httpx.HTTPError as error:
-            reason = _transport_reason(error)
-            logger.warning("Revocation at %s failed: %s", provider.slug, reason)
-            return RevocationResult(False, reason)
+            response = await self._post(
+                provider.revocation_url, provider, client, form, _REVOCATION_BODY_BYTES
+            )
+        except TransportError as error:
+            logger.warning("Revocation at %s failed: %s", provider.slug, error.reason)
+            return RevocationResult(False, error.reason)
 
         # RFC 7009 section 2.2: 200 for revoked and for unknown tokens alike.
         if response.status_code == 200:
@@ -148,93 +168,56 @@ class HttpTokenEndpoint:
         settings = provider.token_response
 
         try:
-            response, body = await self._post_capped(
+            response = await self._post(
                 provider.token_url, provider, client, form, settings.max_body_bytes
             )
-        except httpx.HTTPError as error:
+        except TransportError as error:
             return _transport_failure(provider, error)
 
         return parse_token_response(
             response.status_code,
-            response.headers.get("content-type"),
-            body,
+            response.content_type,
+            response.body,
             now=now,
             previous=previous,
             settings=settings,
             authorized_at=authorized_at,
-            retry_after=response.headers.get("retry-after"),
+            retry_after=response.retry_after,
             redact=[value for value in redact if value],
         )
-
-    async def _post_capped(
-        self,
-        url: str,
-        provider: Provider,
-        client: ClientCredentials,
-        form: dict[str, str],
-        max_bytes: int,
-    ) -> tuple[httpx.Response, bytes]:
-        # Reading stops one byte past the cap: the parser then gets an
-        # oversized body and reports it, without holding all of it in memory.
-        request = self._build(url, provider, client, form)
-        response = await self._client.send(request, stream=True)
-        try:
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body.extend(chunk)
-                if len(body) > max_bytes:
-                    break
-        finally:
-            await response.aclose()
-        return response, bytes(body)
 
     async def _post(
         self,
         url: str,
         provider: Provider,
         client: ClientCredentials,
-        form: dict[str, str],
-    ) -> httpx.Response:
-        return await self._client.send(self._build(url, provider, client, form))
-
-    def _build(
-        self,
-        url: str,
-        provider: Provider,
-        client: ClientCredentials,
         form: Mapping[str, str],
-    ) -> httpx.Request:
+        max_bytes: int,
+    ) -> FormReply:
         data = dict(form)
-        auth: httpx.BasicAuth | None = None
+        headers: dict[str, str] = {}
         method = provider.token_endpoint_auth
         if method is TokenEndpointAuth.CLIENT_SECRET_BASIC:
-            auth = httpx.BasicAuth(client.client_id, client.client_secret or "")
+            headers["Authorization"] = _basic_auth(client)
         elif method is TokenEndpointAuth.CLIENT_SECRET_POST:
             data["client_id"] = client.client_id
             data["client_secret"] = client.client_secret or ""
         else:
             data["client_id"] = client.client_id
-
-        request = self._client.build_request("POST", url, data=data)
-        if auth is not None:
-            request = next(auth.auth_flow(request))
-        return request
+        return await self._transport.post_form(url, data, headers, max_bytes)
 
 
-def _transport_reason(error: httpx.HTTPError) -> str:
-    # httpx messages name the URL at most, never the form body.
-    if isinstance(error, httpx.TimeoutException):
-        return f"timed out ({type(error).__name__})"
-    return f"{type(error).__name__}: {error}"
+def _basic_auth(client: ClientCredentials) -> str:
+    # RFC 7617: "Basic " and base64 of id:secret, as httpx's BasicAuth sends it.
+    pair = f"{client.client_id}:{client.client_secret or ''}".encode()
+    return f"Basic {base64.b64encode(pair).decode('ascii')}"
 
 
-def _transport_failure(provider: Provider, error: httpx.HTTPError) -> TokenFailure:
-    reason = _transport_reason(error)
-    logger.warning("Token endpoint of %s failed: %s", provider.slug, reason)
-    code = "timeout" if isinstance(error, httpx.TimeoutException) else "network_error"
+def _transport_failure(provider: Provider, error: TransportError) -> TokenFailure:
+    logger.warning("Token endpoint of %s failed: %s", provider.slug, error.reason)
     return TokenFailure(
         kind=TokenErrorKind.TRANSIENT,
         status_code=0,
-        error=code,
-        description=f"The token endpoint of {provider.slug} {reason}.",
+        error="timeout" if error.timed_out else "network_error",
+        description=f"The token endpoint of {provider.slug} {error.reason}.",
     )

@@ -67,7 +67,7 @@ def worker(
                 "database transaction."
             ),
         ),
-    ] = 10.0,
+    ] = 0.0,
     stats_file: Annotated[
         Path | None,
         typer.Option(
