@@ -15,6 +15,7 @@ from linkvault.application.refresh import (
     RefreshService,
 )
 from linkvault.domain.connection import ProviderConnection
+from linkvault.domain.errors import DatabaseUnavailableError
 from linkvault.domain.provider import Provider
 from linkvault.ports.repositories import UnitOfWorkFactory
 
@@ -26,6 +27,8 @@ MAX_LATENCY_SAMPLES = 100_000
 # claimed renews the lease first. So every provider call starts with at least
 # 90% of a lease ahead of it, however long it waited for a slot.
 RENEW_AFTER_SHARE = 0.1
+# Longest pause, in seconds, between claims while the database is unreachable.
+MAX_OUTAGE_PAUSE = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,21 +110,55 @@ class RefreshWorker:
         """Refresh due connections until `stop` is set."""
         logger.info("Worker %s started: %s", self.owner, self.settings)
         self._stopping = stop
+        failures = 0
         try:
             while not stop.is_set():
-                processed = await self.run_batch()
+                try:
+                    processed = await self.run_batch()
+                except DatabaseUnavailableError as error:
+                    failures += 1
+                    await self._pause_for_outage(stop, error, failures)
+                    continue
+                failures = 0
                 if processed == 0:
                     await _wait(stop, self.settings.poll_interval)
         finally:
-            released = await self._service.release_all()
-            logger.info(
-                "Worker %s stopped after %d batches: %s (released %d leases)",
-                self.owner,
-                self.stats.batches,
-                dict(self.stats.outcomes),
-                released,
-            )
+            await self._release_all()
         return self.stats
+
+    async def _pause_for_outage(
+        self, stop: asyncio.Event, error: DatabaseUnavailableError, failures: int
+    ) -> None:
+        # Leases claimed before the outage run out on their own, so waiting
+        # here blocks no other worker for longer than a lease.
+        pause = min(self.settings.poll_interval * 2**failures, MAX_OUTAGE_PAUSE)
+        logger.error(
+            "Worker %s cannot reach the database (attempt %d), retrying in %.1f s: %s",
+            self.owner,
+            failures,
+            pause,
+            error,
+        )
+        await _wait(stop, pause)
+
+    async def _release_all(self) -> None:
+        try:
+            released = await self._service.release_all()
+        except DatabaseUnavailableError as error:
+            logger.warning(
+                "Worker %s could not release its leases (%s); they expire on "
+                "their own, and other workers take the connections over then",
+                self.owner,
+                error,
+            )
+            return
+        logger.info(
+            "Worker %s stopped after %d batches: %s (released %d leases)",
+            self.owner,
+            self.stats.batches,
+            dict(self.stats.outcomes),
+            released,
+        )
 
     async def run_once(self, stop: asyncio.Event | None = None) -> WorkerStats:
         """Process everything due now, then return; `stop` ends the pass early."""
@@ -200,7 +237,17 @@ class RefreshWorker:
         lease_for = self._service.settings.lease_for.total_seconds()
         if time.monotonic() - claimed_at <= lease_for * RENEW_AFTER_SHARE:
             return connection
-        current = await self._service.renew_lease(connection.id)
+        try:
+            current = await self._service.renew_lease(connection.id)
+        except DatabaseUnavailableError as error:
+            # Without a renewed lease the refresh must not run; the old lease
+            # runs out and a later claim picks the connection up again.
+            logger.error(
+                "Connection %s skipped: its lease could not be renewed (%s)",
+                connection.id,
+                error,
+            )
+            return None
         if current is None:
             logger.info(
                 "Connection %s was taken over by another worker while it waited "
