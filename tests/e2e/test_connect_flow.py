@@ -22,6 +22,7 @@ from linkvault.domain import (
     EventType,
     InvalidStateError,
 )
+from linkvault.domain.authorization import hash_state
 from linkvault.entrypoints.callback_server import CallbackServer
 
 pytestmark = pytest.mark.e2e
@@ -248,3 +249,23 @@ async def test_failed_reconnect_keeps_status(harness: Harness) -> None:
     async with harness.services.unit_of_work(readonly=True) as work:
         events = await work.events.list_for_connection(connection_id)
     assert events[-1].event_type is EventType.RECONNECT_FAILED
+
+
+async def _state_stored(harness: Harness, callback: AuthorizationCallback) -> bool:
+    async with harness.services.unit_of_work(readonly=True) as work:
+        state = await work.states.find_by_hash(hash_state(callback.state))
+    return state is not None
+
+
+async def test_prune_deletes_only_expired_states(harness: Harness) -> None:
+    async with CallbackServer() as server:
+        _, abandoned = await _pending(harness, server)
+    harness.clock.advance(timedelta(minutes=11))
+    async with CallbackServer() as server:
+        _, fresh = await _pending(harness, server)
+
+    removed = await harness.service.prune_expired_states()
+
+    assert removed == 1
+    assert await _state_stored(harness, abandoned) is False
+    assert await _state_stored(harness, fresh) is True

@@ -275,6 +275,18 @@ class ConnectService:
         logger.info("Connected %s to %s with an API key", connection.id, provider.slug)
         return connection
 
+    async def prune_expired_states(self) -> int:
+        """Delete pending authorisations that expired; returns how many.
+
+        A user who never returns from the provider leaves a state row behind.
+        The refresh worker calls this every ten minutes, so the table stays small.
+        """
+        async with self._unit_of_work() as work:
+            removed = await work.states.delete_expired(self._clock.now())
+        if removed:
+            logger.info("Deleted %d expired authorization states", removed)
+        return removed
+
     async def disconnect(
         self, connection_id: UUID, *, actor: str = "user"
     ) -> DisconnectResult:

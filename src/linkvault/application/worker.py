@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -27,8 +28,10 @@ MAX_LATENCY_SAMPLES = 100_000
 # claimed renews the lease first. So every provider call starts with at least
 # 90% of a lease ahead of it, however long it waited for a slot.
 RENEW_AFTER_SHARE = 0.1
-# Longest pause, in seconds, between claims while the database is unreachable.
+# Maximum pause, in seconds, between claims while the database is unreachable.
 MAX_OUTAGE_PAUSE = 30.0
+# Seconds between housekeeping runs (deleting expired authorization states).
+HOUSEKEEPING_INTERVAL = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +95,13 @@ class RefreshWorker:
         service: RefreshService,
         unit_of_work: UnitOfWorkFactory,
         settings: WorkerSettings | None = None,
+        *,
+        housekeeping: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._service = service
         self._unit_of_work = unit_of_work
+        self._housekeeping = housekeeping
+        self._next_housekeeping = 0.0
         self.settings = settings or WorkerSettings()
         self.stats = WorkerStats()
         self._slots = asyncio.Semaphore(self.settings.concurrency)
@@ -114,6 +121,7 @@ class RefreshWorker:
         try:
             while not stop.is_set():
                 try:
+                    await self._keep_house()
                     processed = await self.run_batch()
                 except DatabaseUnavailableError as error:
                     failures += 1
@@ -125,6 +133,12 @@ class RefreshWorker:
         finally:
             await self._release_all()
         return self.stats
+
+    async def _keep_house(self) -> None:
+        if self._housekeeping is None or time.monotonic() < self._next_housekeeping:
+            return
+        self._next_housekeeping = time.monotonic() + HOUSEKEEPING_INTERVAL
+        await self._housekeeping()
 
     async def _pause_for_outage(
         self, stop: asyncio.Event, error: DatabaseUnavailableError, failures: int

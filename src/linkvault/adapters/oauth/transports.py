@@ -2,9 +2,10 @@
 
 `HttpTokenEndpoint` speaks OAuth 2.0 and leaves the HTTP exchange to one of
 these. aiohttp is the default: against a local token endpoint it used about
-0.38 ms of CPU per request where httpx used 1.6 ms (`bench/http_clients.py`,
-BENCHMARKS.md), and a refresh worker makes one request per refresh. httpx remains for callers who
-prefer it or bring an `httpx.AsyncClient` of their own.
+0.37 ms of CPU per request where httpx used 1.5 ms (`bench/http_clients.py`,
+BENCHMARKS.md), and a refresh worker makes one request per refresh. httpx
+remains for callers who prefer it or bring an `httpx.AsyncClient` of their
+own.
 """
 
 from __future__ import annotations

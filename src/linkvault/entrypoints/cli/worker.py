@@ -94,7 +94,12 @@ def worker(
 
     async def body(services: Services) -> WorkerStats:
         service = services.refresh_service(settings=refresh)
-        loop = RefreshWorker(service, services.unit_of_work, settings)
+        loop = RefreshWorker(
+            service,
+            services.unit_of_work,
+            settings,
+            housekeeping=services.connect_service().prune_expired_states,
+        )
         await services.database.check()
         # Handlers go in before the ready line, so a SIGTERM right after it
         # still stops cleanly and releases the leases.

@@ -1,4 +1,4 @@
-"""The refresh worker rides out a database outage instead of exiting."""
+"""The refresh worker loop: riding out database outages, and housekeeping."""
 
 from __future__ import annotations
 
@@ -80,3 +80,23 @@ async def test_worker_stops_when_release_fails(
 
     assert stats.batches == 0
     assert any("could not release" in r.getMessage() for r in caplog.records)
+
+
+async def test_worker_keeps_house_at_start() -> None:
+    service = FlakyService(asyncio.Event(), failures=0, fail_release=False)
+    calls: list[str] = []
+
+    async def housekeeping() -> int:
+        calls.append("pruned")
+        return 0
+
+    worker = RefreshWorker(
+        service,
+        cast(UnitOfWorkFactory, None),
+        WorkerSettings(poll_interval=0.01),
+        housekeeping=housekeeping,
+    )
+    async with asyncio.timeout(10):
+        await worker.run(service.stop)
+
+    assert calls == ["pruned"]
