@@ -15,6 +15,7 @@ from linkvault.adapters.sqlalchemy.connection_repository import (
     SqlAlchemyConnectionRepository,
 )
 from linkvault.adapters.sqlalchemy.database import Database
+from linkvault.adapters.sqlalchemy.mapping import ENTITY_COLUMN_NAMES
 from linkvault.adapters.sqlalchemy.provider_repository import (
     SqlAlchemyProviderRepository,
 )
@@ -516,3 +517,63 @@ async def test_datetimes_read_back_utc(
     ):
         assert value is not None
         assert value.tzinfo is UTC
+
+
+async def test_save_many_stores_current_and_skips_stale(
+    database: Database, clock: FakeClock, provider: Provider
+) -> None:
+    first, second, third = (make_connection(provider, clock.now()) for _ in range(3))
+    await save_all(database, clock, first, second, third)
+    edited = await find(database, clock, second.id)
+    assert edited is not None
+    edited.alias = "edited elsewhere"
+    await save_all(database, clock, edited)
+    for connection in (first, second, third):
+        connection.alias = "renamed together"
+
+    async with database.session() as session:
+        repository = SqlAlchemyConnectionRepository(session, clock)
+        stored = await repository.save_many([first, second, third])
+
+    assert stored == [True, False, True]
+    assert (first.version, second.version, third.version) == (2, 1, 2)
+    for connection, alias in ((first, "renamed together"), (third, "renamed together")):
+        found = await find(database, clock, connection.id)
+        assert found is not None
+        assert found.alias == alias
+        assert found.version == 2
+    kept = await find(database, clock, second.id)
+    assert kept is not None
+    assert kept.alias == "edited elsewhere"
+
+
+async def test_save_many_rejects_new_connection(
+    database: Database, clock: FakeClock, provider: Provider
+) -> None:
+    connection = make_connection(provider, clock.now())
+
+    async with database.session() as session:
+        repository = SqlAlchemyConnectionRepository(session, clock)
+        with pytest.raises(ValueError, match="version 0"):
+            await repository.save_many([connection])
+
+
+async def test_save_many_keeps_every_column(
+    database: Database, clock: FakeClock, provider: Provider
+) -> None:
+    connection = make_connection(provider, clock.now())
+    await save_all(database, clock, connection)
+    clock.advance(timedelta(minutes=5))
+    connection.record_refresh_failure(clock.now(), "server_error", clock.now())
+    connection.alias = "all columns"
+
+    async with database.session() as session:
+        repository = SqlAlchemyConnectionRepository(session, clock)
+        assert await repository.save_many([connection]) == [True]
+
+    found = await find(database, clock, connection.id)
+    assert found is not None
+    for name in ENTITY_COLUMN_NAMES:
+        if name not in ("credentials", "credential_type", "credentials_expires_at"):
+            assert getattr(found, name) == getattr(connection, name), name
+    assert found.credentials == connection.credentials

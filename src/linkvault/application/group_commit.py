@@ -4,8 +4,8 @@ A worker refreshes many connections at once, and each result used to take a
 transaction of its own: BEGIN, the version-checked UPDATE, the event INSERT,
 the lease release and COMMIT. Here the results that are ready while a commit
 is in progress, or arrive within a short window after the first, share one
-transaction, with one INSERT for all their events and one UPDATE for all
-their leases. The window is the one delay this adds before a rotated refresh
+transaction: one version-checked UPDATE of all their rows (one per row on
+SQLite), one INSERT of all their events and one UPDATE of all their leases. The window is the one delay this adds before a rotated refresh
 token reaches the database, so it is kept to milliseconds.
 """
 
@@ -19,9 +19,8 @@ from enum import Enum
 from uuid import UUID
 
 from linkvault.domain.connection import ProviderConnection
-from linkvault.domain.errors import StaleConnectionError
 from linkvault.domain.events import ConnectionEvent
-from linkvault.ports.repositories import UnitOfWork, UnitOfWorkFactory
+from linkvault.ports.repositories import UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 
@@ -127,33 +126,38 @@ class GroupCommit:
                 member.done.set_result(result)
 
     async def _commit(self, group: list[_Member]) -> list[Saved]:
-        results: list[Saved] = []
-        events: list[ConnectionEvent] = []
-        finished: list[UUID] = []
+        events = [member.change(member.connection) for member in group]
+        changed = [member for member, event in zip(group, events, strict=True) if event]
         async with self._unit_of_work() as work:
-            for member in group:
-                result = await self._apply(work, member, events)
-                results.append(result)
-                if result is not Saved.RETRY:
-                    finished.append(member.connection.id)
-            if events:
-                await work.events.append_many(events)
+            stored = await work.connections.save_many([m.connection for m in changed])
+            saved = {
+                member.connection.id
+                for member, ok in zip(changed, stored, strict=True)
+                if ok
+            }
+            results = [
+                _result(member, event, saved)
+                for member, event in zip(group, events, strict=True)
+            ]
+            kept = [
+                event
+                for event, result in zip(events, results, strict=True)
+                if event and result is Saved.STORED
+            ]
+            if kept:
+                await work.events.append_many(kept)
+            finished = [
+                member.connection.id
+                for member, result in zip(group, results, strict=True)
+                if result is not Saved.RETRY
+            ]
             if finished:
                 await work.leases.release_many(finished, self._owner)
         return results
 
-    @staticmethod
-    async def _apply(
-        work: UnitOfWork, member: _Member, events: list[ConnectionEvent]
-    ) -> Saved:
-        event = member.change(member.connection)
-        if event is None:
-            return Saved.UNCHANGED
-        try:
-            await work.connections.save(member.connection)
-        except StaleConnectionError:
-            # The UPDATE matched no row, so nothing of this member was written
-            # and the transaction is still usable for the others.
-            return Saved.RETRY
-        events.append(event)
-        return Saved.STORED
+
+def _result(member: _Member, event: ConnectionEvent | None, saved: set[UUID]) -> Saved:
+    if event is None:
+        return Saved.UNCHANGED
+    # A stale member's UPDATE matched no row, so nothing of it was written.
+    return Saved.STORED if member.connection.id in saved else Saved.RETRY

@@ -61,6 +61,21 @@ class InMemoryConnectionRepository:
         connection.version = 1 if stored is None else connection.version + 1
         self._rows[connection.id] = copy.deepcopy(connection)
 
+    async def save_many(self, connections: Sequence[ProviderConnection]) -> list[bool]:
+        results = []
+        for connection in connections:
+            if connection.version < 1:
+                raise ValueError(
+                    f"save_many updates stored connections only; connection "
+                    f"{connection.id} is new (version 0), so save it with save()."
+                )
+            stored = self._rows.get(connection.id)
+            current = stored is not None and stored.version == connection.version
+            if current:
+                await self.save(connection)
+            results.append(current)
+        return results
+
     async def delete(self, connection_id: UUID) -> None:
         if self._rows.pop(connection_id, None) is None:
             raise ConnectionNotFoundError(connection_id)

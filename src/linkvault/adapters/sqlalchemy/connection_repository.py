@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,6 +74,43 @@ _INSERTS = {
 _NOT_UPDATED = ("id", "created_at")
 
 
+# The columns a group UPDATE sets, besides bumping the version.
+_UPDATE_MANY_COLUMNS = [
+    c.name for c in ENTITY_COLUMNS if c.name not in (*_NOT_UPDATED, "version")
+]
+
+
+def _update_many_statement() -> sa.TextualSelect:
+    """Build the PostgreSQL UPDATE of many rows from one array per column.
+
+    Each row carries its id and expected version, and RETURNING names the rows
+    that matched, so a stale row is detected without failing the others.
+    """
+    names = _UPDATE_MANY_COLUMNS
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    columns = [("match_id", _T.c.id.type), ("match_version", _T.c.version.type)]
+    columns += [(name, _T.c[name].type) for name in names]
+    arrays = ", ".join(
+        f"CAST(:{name} AS {kind.compile(dialect=dialect)}[])" for name, kind in columns
+    )
+    assignments = ", ".join(f"{name} = v.{name}" for name in names)
+    # Every name comes from the table definition, none from a caller.
+    sql = (
+        f"UPDATE {_T.name} AS t SET {assignments}, version = t.version + 1 "  # noqa: S608
+        f"FROM unnest({arrays}) AS v({', '.join(name for name, _ in columns)}) "
+        "WHERE t.id = v.match_id AND t.version = v.match_version "
+        "RETURNING t.id, t.version"
+    )
+    parameters = [
+        sa.bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in columns
+    ]
+    return sa.text(sql).bindparams(*parameters).columns(_T.c.id, _T.c.version)
+
+
+# PostgreSQL saves a group of refreshed connections with this one statement.
+_UPDATE_MANY = _update_many_statement()
+
+
 def expiring_soon_statement(horizon: datetime, limit: int) -> sa.Select[Any]:
     """Build the `find_expiring_soon` query; tests EXPLAIN this exact statement."""
     return _EXPIRING_SOON.params(horizon=horizon, limit=limit)
@@ -127,6 +164,27 @@ class SqlAlchemyConnectionRepository:
         if stored is None:
             raise StaleConnectionError(connection.id, connection.version)
         connection.version = stored
+
+    async def save_many(self, connections: Sequence[ProviderConnection]) -> list[bool]:
+        """Update stored connections with the version check; see the port."""
+        for connection in connections:
+            connection.check_invariants()
+            if connection.version < 1:
+                raise ValueError(
+                    f"save_many updates stored connections only; connection "
+                    f"{connection.id} is new (version 0), so save it with save()."
+                )
+        if not connections:
+            return []
+        if self._session.get_bind().dialect.name != "postgresql":
+            return [await self._save_if_current(c) for c in connections]
+
+        with self._translate_errors(connections[0]):
+            stored = await self._update_many(connections)
+        for connection in connections:
+            if connection.id in stored:
+                connection.version = stored[connection.id]
+        return [connection.id in stored for connection in connections]
 
     async def delete(self, connection_id: UUID) -> None:
         """Delete the row for good; raises `SqlConnectionNotFoundError` if absent."""
@@ -193,6 +251,26 @@ class SqlAlchemyConnectionRepository:
         result = await self._session.execute(statement, {**values, "version": 1})
         version: int | None = result.scalar()
         return version
+
+    async def _save_if_current(self, connection: ProviderConnection) -> bool:
+        try:
+            await self.save(connection)
+        except StaleConnectionError:
+            return False
+        return True
+
+    async def _update_many(
+        self, connections: Sequence[ProviderConnection]
+    ) -> dict[UUID, int]:
+        rows = [connection_to_row(connection) for connection in connections]
+        arrays: dict[str, list[Any]] = {
+            "match_id": [row["id"] for row in rows],
+            "match_version": [c.version for c in connections],
+        }
+        for name in _UPDATE_MANY_COLUMNS:
+            arrays[name] = [row[name] for row in rows]
+        result = await self._session.execute(_UPDATE_MANY, arrays)
+        return {row_id: version for row_id, version in result.all()}
 
     async def _update(self, values: dict[str, Any], version: int) -> int | None:
         params = {k: v for k, v in values.items() if k not in _NOT_UPDATED}
