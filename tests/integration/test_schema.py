@@ -178,6 +178,14 @@ async def test_postgres_session_time_zone_utc(postgres_database: Database) -> No
 
 
 @pytest.mark.postgres
+async def test_postgres_jit_off(postgres_database: Database) -> None:
+    async with postgres_database.session(readonly=True) as session:
+        jit = (await session.execute(sa.text("SHOW jit"))).scalar_one()
+
+    assert jit == "off"
+
+
+@pytest.mark.postgres
 async def test_postgres_reads_utc_in_any_session_time_zone(
     postgres_database: Database,
 ) -> None:

@@ -5,8 +5,9 @@ transaction of its own: BEGIN, the version-checked UPDATE, the event INSERT,
 the lease release and COMMIT. Here the results that are ready while a commit
 is in progress, or arrive within a short window after the first, share one
 transaction: one version-checked UPDATE of all their rows (one per row on
-SQLite), one INSERT of all their events and one UPDATE of all their leases. The window is the one delay this adds before a rotated refresh
-token reaches the database, so it is kept to milliseconds.
+SQLite), one INSERT of all their events and one UPDATE of all their
+leases. The window is the one delay this adds before a rotated refresh token
+reaches the database, so it is kept to milliseconds (and is off by default).
 """
 
 from __future__ import annotations
