@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -189,3 +190,51 @@ async def test_concurrent_claimers_disjoint(
     claimed = [c.id for batch in batches for c in batch]
     assert len(claimed) == len(set(claimed))
     assert set(claimed) == {c.id for c in stored}
+
+
+async def lease_owner(database: Database, connection_id: uuid.UUID) -> str | None:
+    async with database.session(readonly=True) as session:
+        owner, _ = await SqlAlchemyLeaseRepository(session).lease_of(connection_id)
+    return owner
+
+
+async def test_store_and_release_skips_stale(
+    database: Database, clock: FakeClock, provider: Provider
+) -> None:
+    await store(database, clock, provider, [-3, -2, -1])
+    first, second, third = await claim(database, clock, "worker-a")
+    async with database.session() as session:
+        repository = SqlAlchemyConnectionRepository(session, clock)
+        edited = await repository.find_by_id(second.id)
+        assert edited is not None
+        edited.alias = "edited elsewhere"
+        await repository.save(edited)
+    for connection in (first, second, third):
+        connection.alias = "refreshed"
+
+    async with database.session() as session:
+        stored = await SqlAlchemyLeaseRepository(session).store_and_release(
+            [first, second, third], "worker-a"
+        )
+
+    assert stored == [True, False, True]
+    assert await lease_owner(database, first.id) is None
+    assert await lease_owner(database, second.id) == "worker-a"
+    assert await lease_owner(database, third.id) is None
+    assert (first.version, third.version) == (2, 2)
+
+
+async def test_store_and_release_keeps_other_lease(
+    database: Database, clock: FakeClock, provider: Provider
+) -> None:
+    await store(database, clock, provider, [-1])
+    (claimed,) = await claim(database, clock, "worker-b")
+    claimed.alias = "saved by worker-a"
+
+    async with database.session() as session:
+        stored = await SqlAlchemyLeaseRepository(session).store_and_release(
+            [claimed], "worker-a"
+        )
+
+    assert stored == [True]
+    assert await lease_owner(database, claimed.id) == "worker-b"

@@ -4,10 +4,11 @@ A worker refreshes many connections at once, and each result used to take a
 transaction of its own: BEGIN, the version-checked UPDATE, the event INSERT,
 the lease release and COMMIT. Here the results that are ready while a commit
 is in progress, or arrive within a short window after the first, share one
-transaction: one version-checked UPDATE of all their rows (one per row on
-SQLite), one INSERT of all their events and one UPDATE of all their
-leases. The window is the one delay this adds before a rotated refresh token
-reaches the database, so it is kept to milliseconds (and is off by default).
+transaction: on PostgreSQL one version-checked UPDATE of all their rows
+that also drops their leases (SQLite: one per row, then one for the leases),
+and one INSERT of all their events. The window is the one delay this adds
+before a rotated refresh token reaches the database, so it is kept to
+milliseconds (and is off by default).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class GroupCommit:
     saved with the version check. A stale member is left out of the group
     and gets `Saved.RETRY`. If the transaction itself fails, every member
     gets `Saved.RETRY`. Leases of stored and unchanged members are released
-    in the same transaction.
+    in the same transaction; a stale member keeps its lease for the retry.
     """
 
     def __init__(
@@ -128,14 +129,13 @@ class GroupCommit:
 
     async def _commit(self, group: list[_Member]) -> list[Saved]:
         events = [member.change(member.connection) for member in group]
-        changed = [member for member, event in zip(group, events, strict=True) if event]
+        changed = [m.connection for m, e in zip(group, events, strict=True) if e]
+        unchanged = [
+            m.connection.id for m, e in zip(group, events, strict=True) if not e
+        ]
         async with self._unit_of_work() as work:
-            stored = await work.connections.save_many([m.connection for m in changed])
-            saved = {
-                member.connection.id
-                for member, ok in zip(changed, stored, strict=True)
-                if ok
-            }
+            stored = await work.leases.store_and_release(changed, self._owner)
+            saved = {c.id for c, ok in zip(changed, stored, strict=True) if ok}
             results = [
                 _result(member, event, saved)
                 for member, event in zip(group, events, strict=True)
@@ -147,13 +147,8 @@ class GroupCommit:
             ]
             if kept:
                 await work.events.append_many(kept)
-            finished = [
-                member.connection.id
-                for member, result in zip(group, results, strict=True)
-                if result is not Saved.RETRY
-            ]
-            if finished:
-                await work.leases.release_many(finished, self._owner)
+            if unchanged:
+                await work.leases.release_many(unchanged, self._owner)
         return results
 
 

@@ -173,6 +173,16 @@ class LeaseRepository(Protocol):
         """Drop `owner`'s leases on these connections; returns how many it held."""
         ...
 
+    async def store_and_release(
+        self, connections: Sequence[ProviderConnection], owner: str
+    ) -> list[bool]:
+        """Save refreshed connections, dropping `owner`'s lease on stored ones.
+
+        Each is saved with the version check; returns, in order, whether it
+        was stored. A stale one is left unchanged and keeps its lease.
+        """
+        ...
+
     async def release_all(self, owner: str) -> int: ...
 
     async def count_recent_refreshes(

@@ -80,11 +80,12 @@ _UPDATE_MANY_COLUMNS = [
 ]
 
 
-def _update_many_statement() -> sa.TextualSelect:
+def _update_many_statement(*, release: bool) -> sa.TextualSelect:
     """Build the PostgreSQL UPDATE of many rows from one array per column.
 
     Each row carries its id and expected version, and RETURNING names the rows
-    that matched, so a stale row is detected without failing the others.
+    that matched, so a stale row is detected without failing the others. With
+    `release`, the same statement drops the lease of `:lease_holder`.
     """
     names = _UPDATE_MANY_COLUMNS
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -94,6 +95,13 @@ def _update_many_statement() -> sa.TextualSelect:
         f"CAST(:{name} AS {kind.compile(dialect=dialect)}[])" for name, kind in columns
     )
     assignments = ", ".join(f"{name} = v.{name}" for name in names)
+    if release:
+        held = "t.lease_owner = :lease_holder"
+        assignments += (
+            f", lease_owner = CASE WHEN {held} THEN NULL ELSE t.lease_owner END"
+            f", lease_expires_at = CASE WHEN {held} THEN NULL "
+            "ELSE t.lease_expires_at END"
+        )
     # Every name comes from the table definition, none from a caller.
     sql = (
         f"UPDATE {_T.name} AS t SET {assignments}, version = t.version + 1 "  # noqa: S608
@@ -104,11 +112,15 @@ def _update_many_statement() -> sa.TextualSelect:
     parameters = [
         sa.bindparam(name, type_=postgresql.ARRAY(kind)) for name, kind in columns
     ]
+    if release:
+        parameters.append(sa.bindparam("lease_holder", type_=_T.c.lease_owner.type))
     return sa.text(sql).bindparams(*parameters).columns(_T.c.id, _T.c.version)
 
 
-# PostgreSQL saves a group of refreshed connections with this one statement.
-_UPDATE_MANY = _update_many_statement()
+# PostgreSQL saves a group of refreshed connections with one of these.
+_UPDATE_MANY = {
+    release: _update_many_statement(release=release) for release in (False, True)
+}
 
 
 def expiring_soon_statement(horizon: datetime, limit: int) -> sa.Select[Any]:
@@ -155,7 +167,7 @@ class SqlAlchemyConnectionRepository:
         """Insert or update with the version check; see the port for the contract."""
         connection.check_invariants()
         values = connection_to_row(connection)
-        with self._translate_errors(connection):
+        with _translated_errors(connection):
             if connection.version == 0:
                 stored = await self._insert(values)
             else:
@@ -167,24 +179,7 @@ class SqlAlchemyConnectionRepository:
 
     async def save_many(self, connections: Sequence[ProviderConnection]) -> list[bool]:
         """Update stored connections with the version check; see the port."""
-        for connection in connections:
-            connection.check_invariants()
-            if connection.version < 1:
-                raise ValueError(
-                    f"save_many updates stored connections only; connection "
-                    f"{connection.id} is new (version 0), so save it with save()."
-                )
-        if not connections:
-            return []
-        if self._session.get_bind().dialect.name != "postgresql":
-            return [await self._save_if_current(c) for c in connections]
-
-        with self._translate_errors(connections[0]):
-            stored = await self._update_many(connections)
-        for connection in connections:
-            if connection.id in stored:
-                connection.version = stored[connection.id]
-        return [connection.id in stored for connection in connections]
+        return await update_many(self._session, connections)
 
     async def delete(self, connection_id: UUID) -> None:
         """Delete the row for good; raises `SqlConnectionNotFoundError` if absent."""
@@ -252,26 +247,6 @@ class SqlAlchemyConnectionRepository:
         version: int | None = result.scalar()
         return version
 
-    async def _save_if_current(self, connection: ProviderConnection) -> bool:
-        try:
-            await self.save(connection)
-        except StaleConnectionError:
-            return False
-        return True
-
-    async def _update_many(
-        self, connections: Sequence[ProviderConnection]
-    ) -> dict[UUID, int]:
-        rows = [connection_to_row(connection) for connection in connections]
-        arrays: dict[str, list[Any]] = {
-            "match_id": [row["id"] for row in rows],
-            "match_version": [c.version for c in connections],
-        }
-        for name in _UPDATE_MANY_COLUMNS:
-            arrays[name] = [row[name] for row in rows]
-        result = await self._session.execute(_UPDATE_MANY, arrays)
-        return {row_id: version for row_id, version in result.all()}
-
     async def _update(self, values: dict[str, Any], version: int) -> int | None:
         params = {k: v for k, v in values.items() if k not in _NOT_UPDATED}
         params |= {"match_id": values["id"], "match_version": version}
@@ -279,27 +254,101 @@ class SqlAlchemyConnectionRepository:
         new_version: int | None = result.scalar()
         return new_version
 
-    @contextmanager
-    def _translate_errors(self, connection: ProviderConnection) -> Iterator[None]:
+
+async def update_many(
+    session: AsyncSession,
+    connections: Sequence[ProviderConnection],
+    *,
+    release_lease_of: str | None = None,
+) -> list[bool]:
+    """Update stored connections, each with the version check; True if stored.
+
+    On PostgreSQL this is one statement; SQLite updates row by row in the
+    session's transaction. With `release_lease_of`, the leases that owner holds
+    on the stored rows are dropped too; only the lease repository passes it.
+    """
+    for connection in connections:
+        connection.check_invariants()
+        if connection.version < 1:
+            raise ValueError(
+                f"save_many updates stored connections only; connection "
+                f"{connection.id} is new (version 0), so save it with save()."
+            )
+    if not connections:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        stored = await _update_many_at_once(session, connections, release_lease_of)
+    else:
+        stored = await _update_row_by_row(session, connections, release_lease_of)
+    for connection in connections:
+        if connection.id in stored:
+            connection.version = stored[connection.id]
+    return [connection.id in stored for connection in connections]
+
+
+async def _update_many_at_once(
+    session: AsyncSession,
+    connections: Sequence[ProviderConnection],
+    release_lease_of: str | None,
+) -> dict[UUID, int]:
+    rows = [connection_to_row(connection) for connection in connections]
+    parameters: dict[str, Any] = {
+        "match_id": [row["id"] for row in rows],
+        "match_version": [c.version for c in connections],
+    }
+    for name in _UPDATE_MANY_COLUMNS:
+        parameters[name] = [row[name] for row in rows]
+    if release_lease_of is not None:
+        parameters["lease_holder"] = release_lease_of
+    statement = _UPDATE_MANY[release_lease_of is not None]
+    with _translated_errors(connections[0]):
+        result = await session.execute(statement, parameters)
+    return {row_id: version for row_id, version in result.all()}
+
+
+async def _update_row_by_row(
+    session: AsyncSession,
+    connections: Sequence[ProviderConnection],
+    release_lease_of: str | None,
+) -> dict[UUID, int]:
+    repository = SqlAlchemyConnectionRepository(session)
+    stored: dict[UUID, int] = {}
+    for connection in connections:
         try:
-            yield
-        except exc.IntegrityError as error:
-            detail = _first_line(error.orig)
-            if "foreign key" in detail.lower():
-                raise PersistenceError(
-                    f"Connection {connection.id} refers to provider "
-                    f"{connection.provider_id}, which does not exist; add the "
-                    "provider before connecting to it."
-                ) from error
-            if "unique" in detail.lower() or "duplicate" in detail.lower():
-                raise DuplicateError(
-                    f"Connection {connection.id} conflicts with a stored row "
-                    f"({detail})."
-                ) from error
+            await repository.save(connection)
+        except StaleConnectionError:
+            continue
+        stored[connection.id] = connection.version
+    if release_lease_of is not None and stored:
+        release = (
+            sa.update(_T)
+            .where(_T.c.id.in_(list(stored)), _T.c.lease_owner == release_lease_of)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+        await session.execute(release)
+    return stored
+
+
+@contextmanager
+def _translated_errors(connection: ProviderConnection) -> Iterator[None]:
+    try:
+        yield
+    except exc.IntegrityError as error:
+        detail = _first_line(error.orig)
+        if "foreign key" in detail.lower():
             raise PersistenceError(
-                f"The database rejected connection {connection.id}: {detail}. "
-                "The entity breaks a table constraint; fix its fields."
+                f"Connection {connection.id} refers to provider "
+                f"{connection.provider_id}, which does not exist; add the "
+                "provider before connecting to it."
             ) from error
+        if "unique" in detail.lower() or "duplicate" in detail.lower():
+            raise DuplicateError(
+                f"Connection {connection.id} conflicts with a stored row ({detail})."
+            ) from error
+        raise PersistenceError(
+            f"The database rejected connection {connection.id}: {detail}. "
+            "The entity breaks a table constraint; fix its fields."
+        ) from error
 
 
 def _first_line(error: BaseException | None) -> str:

@@ -14,6 +14,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linkvault.adapters.sqlalchemy.connection_repository import update_many
 from linkvault.adapters.sqlalchemy.mapping import connection_from_values, entities
 from linkvault.adapters.sqlalchemy.tables import (
     ACTIVE_PREDICATE,
@@ -174,6 +175,17 @@ class SqlAlchemyLeaseRepository:
         }
         result = await self._session.execute(_RELEASE_MANY, parameters)
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def store_and_release(
+        self, connections: Sequence[ProviderConnection], owner: str
+    ) -> list[bool]:
+        """Save refreshed connections and drop `owner`'s lease on the stored ones.
+
+        Each connection is saved with the version check, as `save_many` does.
+        A stale one keeps its lease, because its holder saves it again from a
+        fresh read. On PostgreSQL this is one statement.
+        """
+        return await update_many(self._session, connections, release_lease_of=owner)
 
     async def release_all(self, owner: str) -> int:
         """Drop every lease `owner` holds, as a stopping worker does."""
