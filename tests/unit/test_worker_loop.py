@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from uuid import UUID
 
 import pytest
 
+from factories import make_connection, make_provider
 from linkvault.adapters.clock import FakeClock
 from linkvault.adapters.memory.cipher import PlainCipher
-from linkvault.application.refresh import RefreshService
+from linkvault.application.refresh import (
+    RefreshOutcome,
+    RefreshResult,
+    RefreshService,
+    RefreshSettings,
+)
 from linkvault.application.worker import RefreshWorker, WorkerSettings
-from linkvault.domain import ProviderConnection
+from linkvault.domain import Provider, ProviderConnection
 from linkvault.domain.errors import DatabaseUnavailableError
 from linkvault.ports.repositories import UnitOfWorkFactory
 from linkvault.ports.token_endpoint import TokenEndpoint
@@ -100,3 +110,61 @@ async def test_worker_keeps_house_at_start() -> None:
         await worker.run(service.stop)
 
     assert calls == ["pruned"]
+
+
+class StuckRenewalService(FlakyService):
+    """Claims one connection, then fails to renew its lease."""
+
+    def __init__(self, stop: asyncio.Event, connection: ProviderConnection):
+        super().__init__(stop, failures=0, fail_release=False)
+        self.settings = RefreshSettings(lease_for=timedelta(milliseconds=1))
+        self.connection = connection
+        self.refreshed: list[ProviderConnection] = []
+
+    async def claim_due(self, limit: int) -> list[ProviderConnection]:
+        self.claims += 1
+        if self.claims == 1:
+            return [self.connection]
+        self.stop.set()
+        return []
+
+    async def renew_lease(self, connection_id: UUID) -> ProviderConnection | None:
+        raise DatabaseUnavailableError(OUTAGE)
+
+    async def refresh_claimed(
+        self, connection: ProviderConnection, provider: Provider | None = None
+    ) -> RefreshResult:
+        self.refreshed.append(connection)
+        return RefreshResult(connection.id, RefreshOutcome.REFRESHED)
+
+
+@asynccontextmanager
+async def no_providers(*, readonly: bool = False) -> AsyncIterator[Any]:
+    class Providers:
+        async def get(self, provider_id: UUID) -> Provider | None:
+            return None
+
+    class Work:
+        providers = Providers()
+
+    yield Work()
+
+
+async def test_refresh_skipped_when_renewal_fails(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    connection = make_connection(make_provider(), datetime.now(UTC))
+    service = StuckRenewalService(asyncio.Event(), connection)
+    worker = RefreshWorker(
+        service,
+        cast(UnitOfWorkFactory, no_providers),
+        WorkerSettings(poll_interval=0.01),
+    )
+
+    with caplog.at_level(logging.ERROR):
+        async with asyncio.timeout(10):
+            await worker.run(service.stop)
+
+    assert service.refreshed == []
+    assert service.claims == 2
+    assert any("could not be renewed" in r.getMessage() for r in caplog.records)
