@@ -3,9 +3,9 @@
 Run `python -m bench.http_clients`. It starts `bench.token_server` on
 loopback and, in rounds that alternate which transport goes first, sends
 `--requests` refresh forms through each with `--concurrency` in flight, the
-way a worker does. Each round records the CPU time of this process per
-request (`time.process_time`, so waiting for the server is not counted) and
-the request rate; the report gives the medians over `--rounds` rounds.
+way a worker does. Each round records the request rate and the CPU time of
+this process per request (`time.process_time`, so waiting for the server is
+not counted). The report gives the medians over `--rounds` rounds.
 """
 
 from __future__ import annotations

@@ -542,9 +542,9 @@ async def test_save_many_stores_current_and_skips_stale(
         assert found is not None
         assert found.alias == alias
         assert found.version == 2
-    kept = await find(database, clock, second.id)
-    assert kept is not None
-    assert kept.alias == "edited elsewhere"
+    unchanged = await find(database, clock, second.id)
+    assert unchanged is not None
+    assert unchanged.alias == "edited elsewhere"
 
 
 async def test_save_many_rejects_new_connection(

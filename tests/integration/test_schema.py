@@ -190,7 +190,7 @@ async def test_postgres_reads_utc_in_any_session_time_zone(
     postgres_database: Database,
 ) -> None:
     # UTCDateTime leaves asyncpg's values as they are, which is right only if
-    # asyncpg tags them UTC whatever the session's time zone says.
+    # asyncpg tags them UTC whatever the session's time zone is.
     await empty_tables(postgres_database)
     provider = make_provider("zoned")
     created = datetime(2026, 1, 15, 21, 0, tzinfo=UTC)

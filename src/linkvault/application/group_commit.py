@@ -140,13 +140,13 @@ class GroupCommit:
                 _result(member, event, saved)
                 for member, event in zip(group, events, strict=True)
             ]
-            kept = [
+            stored_events = [
                 event
                 for event, result in zip(events, results, strict=True)
                 if event and result is Saved.STORED
             ]
-            if kept:
-                await work.events.append_many(kept)
+            if stored_events:
+                await work.events.append_many(stored_events)
             if unchanged:
                 await work.leases.release_many(unchanged, self._owner)
         return results

@@ -64,8 +64,8 @@ class ConnectionRepository(Protocol):
     async def save_many(self, connections: Sequence[ProviderConnection]) -> list[bool]:
         """Update several stored connections, each with the version check.
 
-        Returns, in order, whether each one was stored; a stored one gets its
-        new version, a stale one is left as it is in the database and in
+        Returns, in order, whether each one was stored. A stored one gets its
+        new version, and a stale one is left as it is in the database and in
         memory. On PostgreSQL this is one statement. Raises `ValueError` for
         a connection that was never saved (version 0).
         """

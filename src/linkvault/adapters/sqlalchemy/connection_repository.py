@@ -96,10 +96,11 @@ def _update_many_statement(*, release: bool) -> sa.TextualSelect:
     )
     assignments = ", ".join(f"{name} = v.{name}" for name in names)
     if release:
-        held = "t.lease_owner = :lease_holder"
+        holder_matches = "t.lease_owner = :lease_holder"
         assignments += (
-            f", lease_owner = CASE WHEN {held} THEN NULL ELSE t.lease_owner END"
-            f", lease_expires_at = CASE WHEN {held} THEN NULL "
+            f", lease_owner = CASE WHEN {holder_matches} THEN NULL "
+            "ELSE t.lease_owner END"
+            f", lease_expires_at = CASE WHEN {holder_matches} THEN NULL "
             "ELSE t.lease_expires_at END"
         )
     # Every name comes from the table definition, none from a caller.

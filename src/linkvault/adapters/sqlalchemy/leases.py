@@ -65,7 +65,7 @@ def _claim_due(*, postgresql: bool) -> sa.Update:
 
 
 # Built once with bound parameters, so SQLAlchemy computes the cache key a
-# single time; building the UPDATE and its key per call took about 0.4 ms.
+# single time. Building the UPDATE and its key per call took about 0.4 ms.
 _CLAIM_DUE = {True: _claim_due(postgresql=True), False: _claim_due(postgresql=False)}
 
 
