@@ -19,9 +19,11 @@ from sandbox_process import SandboxHandle
 from linkvault.adapters.oauth import HttpTokenEndpoint
 from linkvault.adapters.oauth.transports import HttpClientName
 from linkvault.domain import (
+    Provider,
     TokenEndpointAuth,
     TokenErrorKind,
     TokenFailure,
+    TokenOutcome,
     TokenResponseSettings,
     TokenSet,
     TokenSuccess,
@@ -159,6 +161,23 @@ async def test_revoke_and_missing_url(
     assert skipped.reason is not None
 
 
+async def refresh_once(
+    endpoint: HttpTokenEndpoint, provider: Provider, refresh_token: str
+) -> TokenOutcome:
+    """Redeem `refresh_token` once, then close the endpoint's client."""
+    tokens = TokenSet(access_token="a", refresh_token=refresh_token)
+    try:
+        return await endpoint.refresh(
+            provider,
+            CONFIDENTIAL,
+            tokens=tokens,
+            now=datetime.now(UTC),
+            authorized_at=None,
+        )
+    finally:
+        await endpoint.aclose()
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -169,12 +188,8 @@ async def test_refused_connection_is_transient(http_client: HttpClientName) -> N
     url = f"http://127.0.0.1:{_closed_port()}"
     provider = sandbox_provider("down", url)
     endpoint = HttpTokenEndpoint(http_client=http_client)
-    tokens = TokenSet(access_token="a", refresh_token="secret-refresh")
 
-    outcome = await endpoint.refresh(
-        provider, CONFIDENTIAL, tokens=tokens, now=datetime.now(UTC), authorized_at=None
-    )
-    await endpoint.aclose()
+    outcome = await refresh_once(endpoint, provider, "secret-refresh")
 
     assert isinstance(outcome, TokenFailure)
     assert outcome.kind is TokenErrorKind.TRANSIENT
@@ -192,12 +207,8 @@ async def test_oversized_body_is_transient(
         loopback.url,
         token_response=TokenResponseSettings(max_body_bytes=1024),
     )
-    tokens = TokenSet(access_token="a", refresh_token="r")
 
-    outcome = await endpoint.refresh(
-        provider, CONFIDENTIAL, tokens=tokens, now=datetime.now(UTC), authorized_at=None
-    )
-    await endpoint.aclose()
+    outcome = await refresh_once(endpoint, provider, "r")
 
     assert isinstance(outcome, TokenFailure)
     assert outcome.kind is TokenErrorKind.TRANSIENT
@@ -210,12 +221,8 @@ async def test_slow_endpoint_times_out(
     loopback.delay = 2.0
     endpoint = HttpTokenEndpoint(http_client=http_client, timeout=0.3)
     provider = sandbox_provider("slow", loopback.url)
-    tokens = TokenSet(access_token="a", refresh_token="secret-refresh")
 
-    outcome = await endpoint.refresh(
-        provider, CONFIDENTIAL, tokens=tokens, now=datetime.now(UTC), authorized_at=None
-    )
-    await endpoint.aclose()
+    outcome = await refresh_once(endpoint, provider, "secret-refresh")
 
     assert isinstance(outcome, TokenFailure)
     assert outcome.kind is TokenErrorKind.TRANSIENT
@@ -229,12 +236,8 @@ async def test_refresh_sends_basic_auth_and_form(
     loopback.reply = {"access_token": "new", "expires_in": 60}
     endpoint = HttpTokenEndpoint(http_client=http_client)
     provider = sandbox_provider("form", loopback.url)
-    tokens = TokenSet(access_token="a", refresh_token="old-refresh")
 
-    outcome = await endpoint.refresh(
-        provider, CONFIDENTIAL, tokens=tokens, now=datetime.now(UTC), authorized_at=None
-    )
-    await endpoint.aclose()
+    outcome = await refresh_once(endpoint, provider, "old-refresh")
 
     ((headers, form),) = loopback.requests
     expected = base64.b64encode(b"sandbox-confidential:sandbox-secret").decode()
@@ -256,12 +259,8 @@ async def test_custom_httpx_client_is_used() -> None:
         client=httpx.AsyncClient(transport=httpx.MockTransport(record))
     )
     provider = sandbox_provider("form", "http://127.0.0.1:9")
-    tokens = TokenSet(access_token="a", refresh_token="old-refresh")
 
-    outcome = await endpoint.refresh(
-        provider, CONFIDENTIAL, tokens=tokens, now=datetime.now(UTC), authorized_at=None
-    )
-    await endpoint.aclose()
+    outcome = await refresh_once(endpoint, provider, "old-refresh")
 
     assert isinstance(outcome, TokenSuccess)
     assert len(seen) == 1

@@ -130,30 +130,24 @@ class GroupCommit:
     async def _commit(self, group: list[_Member]) -> list[Saved]:
         events = [member.change(member.connection) for member in group]
         changed = [m.connection for m, e in zip(group, events, strict=True) if e]
-        unchanged = [
-            m.connection.id for m, e in zip(group, events, strict=True) if not e
-        ]
+        results: list[Saved] = []
+        stored_events: list[ConnectionEvent] = []
+        unchanged: list[UUID] = []
         async with self._unit_of_work() as work:
-            stored = await work.leases.store_and_release(changed, self._owner)
-            saved = {c.id for c, ok in zip(changed, stored, strict=True) if ok}
-            results = [
-                _result(member, event, saved)
-                for member, event in zip(group, events, strict=True)
-            ]
-            stored_events = [
-                event
-                for event, result in zip(events, results, strict=True)
-                if event and result is Saved.STORED
-            ]
+            stored = iter(await work.leases.store_and_release(changed, self._owner))
+            for member, event in zip(group, events, strict=True):
+                if event is None:
+                    results.append(Saved.UNCHANGED)
+                    unchanged.append(member.connection.id)
+                elif next(stored):
+                    results.append(Saved.STORED)
+                    stored_events.append(event)
+                else:
+                    # Its UPDATE matched no row, so nothing of it was written.
+                    results.append(Saved.RETRY)
+
             if stored_events:
                 await work.events.append_many(stored_events)
             if unchanged:
                 await work.leases.release_many(unchanged, self._owner)
         return results
-
-
-def _result(member: _Member, event: ConnectionEvent | None, saved: set[UUID]) -> Saved:
-    if event is None:
-        return Saved.UNCHANGED
-    # A stale member's UPDATE matched no row, so nothing of it was written.
-    return Saved.STORED if member.connection.id in saved else Saved.RETRY

@@ -262,11 +262,12 @@ async def update_many(
     *,
     release_lease_of: str | None = None,
 ) -> list[bool]:
-    """Update stored connections, each with the version check; True if stored.
+    """Update stored connections with the version check; True for each stored.
 
-    On PostgreSQL this is one statement; SQLite updates row by row in the
-    session's transaction. With `release_lease_of`, the leases that owner holds
-    on the stored rows are dropped too; only the lease repository passes it.
+    On PostgreSQL this is one statement. With `release_lease_of`, which only
+    the lease repository passes, it also drops that owner's leases on the
+    stored rows. SQLite updates row by row in the session's transaction and
+    releases nothing, so the lease repository releases there.
     """
     for connection in connections:
         connection.check_invariants()
@@ -279,8 +280,13 @@ async def update_many(
         return []
     if session.get_bind().dialect.name == "postgresql":
         stored = await _update_many_at_once(session, connections, release_lease_of)
+    elif release_lease_of is not None:
+        raise ValueError(
+            "update_many releases leases only on PostgreSQL; on SQLite call "
+            "SqlAlchemyLeaseRepository.store_and_release instead."
+        )
     else:
-        stored = await _update_row_by_row(session, connections, release_lease_of)
+        stored = await _update_row_by_row(session, connections)
     for connection in connections:
         if connection.id in stored:
             connection.version = stored[connection.id]
@@ -308,9 +314,7 @@ async def _update_many_at_once(
 
 
 async def _update_row_by_row(
-    session: AsyncSession,
-    connections: Sequence[ProviderConnection],
-    release_lease_of: str | None,
+    session: AsyncSession, connections: Sequence[ProviderConnection]
 ) -> dict[UUID, int]:
     repository = SqlAlchemyConnectionRepository(session)
     stored: dict[UUID, int] = {}
@@ -320,13 +324,6 @@ async def _update_row_by_row(
         except StaleConnectionError:
             continue
         stored[connection.id] = connection.version
-    if release_lease_of is not None and stored:
-        release = (
-            sa.update(_T)
-            .where(_T.c.id.in_(list(stored)), _T.c.lease_owner == release_lease_of)
-            .values(lease_owner=None, lease_expires_at=None)
-        )
-        await session.execute(release)
     return stored
 
 

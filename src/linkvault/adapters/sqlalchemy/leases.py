@@ -185,7 +185,13 @@ class SqlAlchemyLeaseRepository:
         A stale one keeps its lease, because its holder saves it again from a
         fresh read. On PostgreSQL this is one statement.
         """
-        return await update_many(self._session, connections, release_lease_of=owner)
+        if self._postgresql:
+            return await update_many(self._session, connections, release_lease_of=owner)
+
+        stored = await update_many(self._session, connections)
+        ids = [c.id for c, saved in zip(connections, stored, strict=True) if saved]
+        await self.release_many(ids, owner)
+        return stored
 
     async def release_all(self, owner: str) -> int:
         """Drop every lease `owner` holds, as a stopping worker does."""
